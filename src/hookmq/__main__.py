@@ -1,0 +1,3 @@
+from hookmq.cli import main
+
+main()

@@ -1,0 +1,142 @@
+"""The one hook point: everything the broker announces, and a cheap "does anyone listen?" check.
+
+Like Mochi MQTT's ``hooks.go``: a `Hook` declares the events it `provides`; `Hooks` keeps, per event, the
+tuple of hooks that want it. The broker asks ``hooks.wants(event)`` (a set lookup) before it gathers any
+data for an event, so an event nobody listens to costs one lookup and nothing else.
+
+Combination rule: every ``on_*`` callback is a notification. It runs inline on the event loop, must not
+block and must not raise (it should only enqueue); its return value is ignored. A hook that raises is logged
+and the broker carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .clientinfo import ClientInfo
+    from .message import Message
+
+__all__ = ["Hook", "HookEvent", "Hooks"]
+
+log = logging.getLogger(__name__)
+
+
+class HookEvent(StrEnum):
+    """Event names are EMQX's, so the events layer can map them one to one."""
+
+    CHECK_AUTHN_COMPLETE = "client.check_authn_complete"
+    CONNACK = "client.connack"
+    CONNECTED = "client.connected"
+    DISCONNECTED = "client.disconnected"
+    CHECK_AUTHZ_COMPLETE = "client.check_authz_complete"
+    SUBSCRIBED = "session.subscribed"
+    UNSUBSCRIBED = "session.unsubscribed"
+    MESSAGE_PUBLISH = "message.publish"
+    MESSAGE_DELIVERED = "message.delivered"
+    MESSAGE_ACKED = "message.acked"
+    MESSAGE_DROPPED = "message.dropped"
+    DELIVERY_DROPPED = "delivery.dropped"
+
+
+class Hook:
+    """Base class with no-op callbacks. Subclasses set ``provides`` to the events they implement.
+
+    ``provides`` defaults to nothing, so a callback added to this class later never fires into an old hook.
+    """
+
+    id: str = "hook"
+    provides: frozenset[HookEvent] = frozenset()
+
+    def on_check_authn_complete(self, client: ClientInfo, reason_code: int, is_anonymous: bool,
+                                is_superuser: bool) -> None:
+        """Authentication finished; ``reason_code`` 0 means success (MQTT 5 code otherwise)."""
+
+    def on_connack(self, client: ClientInfo, reason_code: int, connack_props: dict[int, Any]) -> None:
+        """A CONNACK was sent, successful or not (MQTT 5 reason code, whatever the protocol version)."""
+
+    def on_connected(self, client: ClientInfo) -> None:
+        """The client is connected and its session is attached."""
+
+    def on_disconnected(self, client: ClientInfo, reason: str, disconnect_props: dict[int, Any]) -> None:
+        """The connection ended. ``reason`` uses EMQX's names: normal, kicked, discarded, takenover,
+        keepalive_timeout, tcp_closed, not_authorized, or an MQTT 5 reason name."""
+
+    def on_check_authz_complete(self, client: ClientInfo, action: str, topic: str, allowed: bool,
+                                source: str) -> None:
+        """An authorization check finished; ``source`` is ``file``, ``default`` or ``cache``."""
+
+    def on_subscribed(self, client: ClientInfo, topic_filter: str, qos: int, options: dict[str, int],
+                      sub_props: dict[int, Any]) -> None:
+        """A subscription was added or replaced."""
+
+    def on_unsubscribed(self, client: ClientInfo, topic_filter: str, unsub_props: dict[int, Any]) -> None:
+        """A subscription was removed."""
+
+    def on_message_publish(self, message: Message) -> None:
+        """A message was accepted for routing (client PUBLISH, will, or API publish)."""
+
+    def on_message_delivered(self, client: ClientInfo, message: Message, qos: int) -> None:
+        """The message was sent to one subscriber at ``qos``."""
+
+    def on_message_acked(self, client: ClientInfo, message: Message, qos: int, ack_props: dict[int, Any]) -> None:
+        """A subscriber acknowledged a QoS 1 (PUBACK) or QoS 2 (PUBCOMP) delivery."""
+
+    def on_message_dropped(self, message: Message, reason: str) -> None:
+        """The message reached no one: ``no_subscribers``, ``receive_maximum_exceeded``, ``packet_identifier_inuse``."""
+
+    def on_delivery_dropped(self, client: ClientInfo, message: Message, reason: str) -> None:
+        """A delivery to one subscriber was dropped: ``queue_full``, ``qos0_msg``, ``expired``, ``no_local``,
+        ``too_large``."""
+
+
+_CALLBACK = {
+    HookEvent.CHECK_AUTHN_COMPLETE: "on_check_authn_complete",
+    HookEvent.CONNACK: "on_connack",
+    HookEvent.CONNECTED: "on_connected",
+    HookEvent.DISCONNECTED: "on_disconnected",
+    HookEvent.CHECK_AUTHZ_COMPLETE: "on_check_authz_complete",
+    HookEvent.SUBSCRIBED: "on_subscribed",
+    HookEvent.UNSUBSCRIBED: "on_unsubscribed",
+    HookEvent.MESSAGE_PUBLISH: "on_message_publish",
+    HookEvent.MESSAGE_DELIVERED: "on_message_delivered",
+    HookEvent.MESSAGE_ACKED: "on_message_acked",
+    HookEvent.MESSAGE_DROPPED: "on_message_dropped",
+    HookEvent.DELIVERY_DROPPED: "on_delivery_dropped",
+}
+
+
+class Hooks:
+    """The registered hooks, indexed by event."""
+
+    def __init__(self) -> None:
+        self._hooks: list[Hook] = []
+        self._wanted: frozenset[HookEvent] = frozenset()
+        self._callbacks: dict[HookEvent, tuple[Any, ...]] = {}
+
+    def add(self, hook: Hook) -> None:
+        self._hooks.append(hook)
+        self._reindex()
+        log.info("hook %s added, provides %s", hook.id, ", ".join(sorted(e.value for e in hook.provides)) or "-")
+
+    def remove(self, hook: Hook) -> None:
+        self._hooks.remove(hook)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._wanted = frozenset(e for h in self._hooks for e in h.provides)
+        self._callbacks = {e: tuple(getattr(h, _CALLBACK[e]) for h in self._hooks if e in h.provides)
+                           for e in HookEvent}
+
+    def wants(self, event: HookEvent) -> bool:
+        return event in self._wanted
+
+    def emit(self, event: HookEvent, *args: Any) -> None:
+        """Call every hook that provides ``event``. Callers check `wants` first when args are costly."""
+        for callback in self._callbacks.get(event, ()):
+            try:
+                callback(*args)
+            except Exception:  # a broken hook must not take MQTT down with it
+                log.exception("hook callback %s failed", getattr(callback, "__qualname__", callback))

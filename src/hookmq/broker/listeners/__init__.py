@@ -1,0 +1,1 @@
+"""Listeners: one module per transport, each turning accepted connections into `MqttConnection`s."""

@@ -1,0 +1,169 @@
+"""One typed settings model for the whole node: TOML file < environment (``HOOKMQ_*``) < command-line flags.
+
+Environment variables address any key as ``HOOKMQ_<SECTION>__<KEY>`` (e.g. ``HOOKMQ_MQTT__MAX_QUEUE_LEN=5000``);
+the flags of ``hookmq serve`` also have short forms (``HOOKMQ_MQTT_PORT``, ``HOOKMQ_DATA_DIR`` ...).
+Every error names the setting and what is allowed, so a typo never turns into a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+MIB = 1024 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MqttSettings(_Section):
+    # Defaults follow EMQX where it has one, so behaviour matches what EMQX users expect.
+    max_packet_size: int = Field(MIB, ge=64, le=268_435_460, description="largest packet accepted or sent (EMQX: 1 MB)")
+    max_keepalive: int = Field(0, ge=0, le=65535, description="cap on the client keep alive, s (0 = no cap); MQTT 5 "
+                                                             "clients are told through Server Keep Alive")
+    receive_maximum: int = Field(32, ge=1, le=65535, description="QoS 1/2 PUBLISHes a client may have unacknowledged")
+    max_inflight: int = Field(32, ge=1, le=65535, description="QoS 1/2 messages sent before waiting for acks")
+    max_queue_len: int = Field(1000, ge=0, description="messages queued per session beyond in-flight (0 = unlimited)")
+    queue_qos0: bool = Field(True, description="queue QoS 0 messages for offline persistent sessions (as EMQX)")
+    max_topic_levels: int = Field(128, ge=1, le=65535, description="levels in a topic name or filter (EMQX: 128)")
+    max_topic_alias: int = Field(65535, ge=0, le=65535, description="Topic Alias Maximum offered to MQTT 5 clients")
+    max_clientid_len: int = Field(65535, ge=23, le=65535)
+    max_connections: int = Field(1_000_000, ge=1)
+    connect_timeout: float = Field(15.0, gt=0, description="seconds a socket may stay open without sending CONNECT")
+    session_expiry_v3: int = Field(7200, ge=0, description="expiry (s) of MQTT 3.x clean_session=false sessions")
+    max_session_expiry: int = Field(0xFFFFFFFF, ge=0, le=0xFFFFFFFF, description="cap on Session Expiry Interval, s")
+    retain_available: bool = True
+    shared_subscription: bool = True
+    wildcard_subscription: bool = True
+    sys_interval: float = Field(10.0, ge=0, description="seconds between $SYS statistics (0 = off)")
+
+
+class ListenerSettings(_Section):
+    host: str = "0.0.0.0"
+    mqtt_port: int = Field(1883, ge=0, le=65535)
+    ws_port: int | None = Field(8083, ge=0, le=65535, description="MQTT over WebSocket (null = off)")
+    ws_path: str = "/mqtt"
+    tls_port: int = Field(8883, ge=0, le=65535, description="MQTT over TLS, opened when certfile is set")
+    wss_port: int = Field(8084, ge=0, le=65535, description="MQTT over secure WebSocket, opened when certfile is set")
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    cafile: Path | None = Field(None, description="CA bundle to verify client certificates (enables mutual TLS)")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(18083, ge=0, le=65535, description="HTTP API, dashboard and metrics")
+
+
+class AuthenticationSettings(_Section):
+    allow_anonymous: bool = True
+    password_file: Path | None = None
+
+
+class AuthorizationSettings(_Section):
+    acl_file: Path | None = None
+    no_match: Literal["allow", "deny"] = "allow"
+    deny_action: Literal["ignore", "disconnect"] = "ignore"
+    cache_max_size: int = Field(32, ge=0)
+
+
+class StorageSettings(_Section):
+    commit_interval_ms: int = Field(20, ge=1, le=10_000, description="group-commit window: what kill -9 may lose")
+
+
+class Settings(_Section):
+    node_name: str = Field("hookmq@127.0.0.1", pattern=r"^[^@\s]+@[^@\s]+$")
+    data_dir: Path = Path("data")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    mqtt: MqttSettings = MqttSettings()
+    listeners: ListenerSettings = ListenerSettings()
+    authentication: AuthenticationSettings = AuthenticationSettings()
+    authorization: AuthorizationSettings = AuthorizationSettings()
+    storage: StorageSettings = StorageSettings()
+
+
+class ConfigError(Exception):
+    """A bad setting; the message names the setting, the bad value and what is allowed."""
+
+
+# Short environment names for the settings `hookmq serve` also takes as flags.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "HOOKMQ_NODE_NAME": ("node_name",),
+    "HOOKMQ_DATA_DIR": ("data_dir",),
+    "HOOKMQ_LOG_LEVEL": ("log_level",),
+    "HOOKMQ_MQTT_PORT": ("listeners", "mqtt_port"),
+    "HOOKMQ_WS_PORT": ("listeners", "ws_port"),
+    "HOOKMQ_HTTP_PORT": ("listeners", "http_port"),
+}
+
+
+def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        node = tree.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(path)}: {key} is not a section")
+        tree = node
+    tree[path[-1]] = value
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("HOOKMQ_"):
+            continue
+        if name in ENV_ALIASES:
+            _set_path(tree, ENV_ALIASES[name], value)
+        elif "__" in name:
+            path = tuple(part.lower() for part in name[len("HOOKMQ_"):].split("__"))
+            _set_path(tree, path, value)
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    value = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown setting {where!r} (check the spelling; see README 'Configuration')"
+    return f"{source}: {where} = {value!r}: {first['msg']}"
+
+
+def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build the settings from a TOML file, the environment and explicit overrides (CLI flags), in that order.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a value is invalid; the message names the setting.
+    """
+    data: dict[str, Any] = {}
+    source = "config"
+    if config_file is not None:
+        source = str(config_file)
+        try:
+            data = tomllib.loads(Path(config_file).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"--config {config_file}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from None
+    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

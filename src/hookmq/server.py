@@ -1,0 +1,153 @@
+"""Run one node: restore state, open every listener, log where they are bound, shut down gracefully.
+
+The "listening" log line names every bound address (``listening mqtt=127.0.0.1:1883 ws=... http=...``);
+tools and tests read it to find ports chosen with ``--mqtt-port 0``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from hookmq.api.app import create_app
+from hookmq.broker import Broker
+from hookmq.broker.listeners.tcp import start_tcp
+from hookmq.broker.listeners.ws import start_websocket
+from hookmq.broker.sys_topics import run_sys_publisher
+from hookmq.config import ConfigError, Settings
+from hookmq.store import SqliteStore, StoreError
+
+log = logging.getLogger("hookmq")
+
+
+class StartupError(Exception):
+    """A listener or the store could not start; the message names the setting to change."""
+
+
+@dataclass
+class Node:
+    settings: Settings
+    broker: Broker
+    addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _servers: list[asyncio.Server] = field(default_factory=list)
+    _runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        await self.broker.stop()
+        for runner in self._runners:
+            await runner.cleanup()
+        for server in self._servers:
+            await server.wait_closed()
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    listeners = settings.listeners
+    if listeners.certfile is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(listeners.certfile, listeners.keyfile)
+        if listeners.cafile is not None:
+            ctx.load_verify_locations(listeners.cafile)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"listeners.certfile/keyfile: cannot load the certificate: {exc}") from None
+    return ctx
+
+
+def _bound(server: asyncio.Server | Any) -> tuple[str, int]:
+    sock = server.sockets[0]
+    host, port = sock.getsockname()[:2]
+    return host, port
+
+
+async def _guard(setting: str, host: str, port: int, coro: Any) -> Any:
+    try:
+        return await coro
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"{setting}: {host}:{port} is already in use (pick another port)") from None
+        raise StartupError(f"{setting}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+async def start_node(settings: Settings) -> Node:
+    data_dir = settings.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(data_dir / "hookmq.db")
+    except (OSError, StoreError) as exc:
+        raise StartupError(f"data_dir: cannot use {data_dir}: {exc}") from None
+    try:
+        broker = Broker(settings, store)
+    except Exception as exc:  # auth/ACL files: their errors already name file and field
+        store.close()
+        raise ConfigError(str(exc)) from None
+    await broker.start()
+    node = Node(settings, broker)
+    lst = settings.listeners
+    host = lst.host
+    tls = _tls_context(settings)
+    try:
+        server = await _guard("listeners.mqtt_port", host, lst.mqtt_port, start_tcp(broker, host, lst.mqtt_port))
+        node._servers.append(server)
+        node.addresses["mqtt"] = _bound(server)
+        if tls is not None:
+            server = await _guard("listeners.tls_port", host, lst.tls_port,
+                                  start_tcp(broker, host, lst.tls_port, tls, "ssl"))
+            node._servers.append(server)
+            node.addresses["mqtts"] = _bound(server)
+        if lst.ws_port is not None:
+            runner = await _guard("listeners.ws_port", host, lst.ws_port,
+                                  start_websocket(broker, host, lst.ws_port, lst.ws_path))
+            node._runners.append(runner)
+            node.addresses["ws"] = _runner_address(runner)
+            if tls is not None:
+                runner = await _guard("listeners.wss_port", host, lst.wss_port,
+                                      start_websocket(broker, host, lst.wss_port, lst.ws_path, tls, "wss"))
+                node._runners.append(runner)
+                node.addresses["wss"] = _runner_address(runner)
+        runner = web.AppRunner(create_app(broker), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, lst.http_host, lst.http_port, reuse_address=True)
+        await _guard("listeners.http_port", lst.http_host, lst.http_port, site.start())
+        node._runners.append(runner)
+        node.addresses["http"] = _runner_address(runner)
+    except BaseException:
+        await node.stop()
+        raise
+    if settings.mqtt.sys_interval:
+        broker.add_task(asyncio.ensure_future(run_sys_publisher(broker, settings.mqtt.sys_interval)))
+    return node
+
+
+def _runner_address(runner: web.AppRunner) -> tuple[str, int]:
+    site = list(runner.sites)[-1]
+    server = site._server  # aiohttp keeps the asyncio.Server here
+    return _bound(server)
+
+
+def format_addresses(addresses: dict[str, tuple[str, int]]) -> str:
+    return " ".join(f"{name}={host}:{port}" for name, (host, port) in addresses.items())
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT, then disconnect clients (MQTT 5: 0x8B) and flush state to disk."""
+    node = await start_node(settings)
+    log.info("listening %s", format_addresses(node.addresses))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await node.stop()
+    log.info("stopped")
