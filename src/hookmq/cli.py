@@ -59,6 +59,7 @@ def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_
         if value is not None:
             overrides[key] = value
     settings = _settings(config, overrides)
+    _raise_open_file_limit()
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     from hookmq.server import StartupError
     from hookmq.server import serve as run
@@ -73,6 +74,21 @@ def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_
         runner(run(settings))
     except (StartupError, ConfigError) as exc:
         _fail(str(exc))
+
+
+def _raise_open_file_limit() -> None:
+    """Every MQTT connection is a file descriptor; the usual soft limit (1024) is far below what a broker needs."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit we were given
 
 
 @main.group()

@@ -37,6 +37,7 @@ __all__ = ["Broker"]
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 0.5  # seconds between checks for expired sessions and due wills
+SHUTDOWN_GRACE = 2.0  # seconds the final DISCONNECTs get to leave before state is flushed
 
 
 class Broker:
@@ -78,7 +79,9 @@ class Broker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.sleep(0)  # let transports deliver their final DISCONNECT
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # transports deliver the DISCONNECT, then report connection_lost
         await self.journal.close()
 
     def add_task(self, task: asyncio.Task[Any]) -> None:

@@ -101,10 +101,8 @@ class MqttConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        previous = self.state
         self.state = ConnState.CLOSED
-        if previous != ConnState.CLOSED or self.session is not None:
-            self.broker.connection_closed(self, self.disconnect_reason or "tcp_closed")
+        self.broker.connection_closed(self, self.disconnect_reason or "tcp_closed")
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -127,6 +125,9 @@ class MqttConnection(asyncio.Protocol):
                 dispatch(self, packet)  # type: ignore[arg-type]
         except MqttError as err:
             self.protocol_error(err)
+        except Exception:  # a bug must cost this one connection, not the broker
+            log.exception("error while handling a packet from %s", self.client.clientid or self.client.peername)
+            self.close(ReasonCode.IMPLEMENTATION_SPECIFIC_ERROR, "implementation_specific_error")
 
     def block(self) -> None:
         self._blocked = True
@@ -207,8 +208,10 @@ class MqttConnection(asyncio.Protocol):
         self.abort(reason)
 
     def abort(self, reason: str) -> None:
+        """Flush what is queued and close the socket; packets still buffered are not processed."""
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
+        self.state = ConnState.CLOSED
         self._flush()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()

@@ -93,13 +93,21 @@ class Decoder:
         self.protocol_version = protocol_version
 
     def receive_data(self, data: bytes) -> None:
-        if self._pos >= len(self._buf):
-            self._buf = data
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            self._buf = data  # common case: nothing left over, parse the new bytes in place
+            self._pos = 0
+        elif isinstance(buf, bytearray):
+            if pos > len(buf) // 2:  # compact now and then, so appending stays amortised O(1)
+                del buf[:pos]
+                self._pos = 0
+            buf += data
         else:
-            rest = bytearray(memoryview(self._buf)[self._pos:])
+            rest = bytearray(memoryview(buf)[pos:])
             rest += data
             self._buf = rest
-        self._pos = 0
+            self._pos = 0
 
     @property
     def buffered(self) -> int:
@@ -280,11 +288,14 @@ def _read_subscribe(d: Decoder, flags: int, buf: bytes | bytearray, i: int, end:
         options = buf[i]
         i += 1
         qos = options & 0x03
-        if qos == 3:
-            raise MalformedPacket("subscription QoS 3")  # [MQTT-3-8.3-4]
         retain_handling = (options >> 4) & 0x03
-        if (options & (0xC0 if v5 else 0xFC)) or retain_handling == 3:
+        if options & (0xC0 if v5 else 0xFC):
             raise MalformedPacket("reserved subscription option bits set")  # [MQTT-3.8.3-5]
+        if qos == 3:
+            # 3.1.1 calls it malformed [MQTT-3-8.3-4]; MQTT 5 §3.8.3.1 calls it a Protocol Error.
+            raise (ProtocolViolation if v5 else MalformedPacket)("subscription QoS 3")
+        if retain_handling == 3:
+            raise ProtocolViolation("Retain Handling 3")  # MQTT 5 §3.8.3.1
         subs.append(Subscription(topic_filter=topic_filter, qos=qos, no_local=v5 and bool(options & 0x04),
                                  retain_as_published=v5 and bool(options & 0x08), retain_handling=retain_handling))
     if not subs:
@@ -393,6 +404,8 @@ def encode_publish(topic: bytes, payload: bytes, qos: int, retain: bool, dup: bo
                    props: bytes | None) -> bytes:
     """Encode a PUBLISH from pre-encoded parts: ``topic`` is UTF-8, ``props`` the encoded property block
     (None for MQTT 3.x). The hot path calls this once per distinct (qos, retain, props) of a fan-out."""
+    if len(topic) > 0xFFFF:
+        raise ValueError("topic longer than 65535 bytes")
     body_len = 2 + len(topic) + (2 if qos else 0) + (len(props) if props is not None else 0) + len(payload)
     first = 0x30 | (qos << 1) | (0x08 if dup else 0) | (1 if retain else 0)
     parts = [bytes((first,)), encode_varint(body_len), _U16.pack(len(topic)), topic]
@@ -439,7 +452,10 @@ def encode(packet: Packet, version: int = ProtocolVersion.MQTT_3_1_1) -> bytes:
             body += encode_properties(packet.properties)
         for s in packet.subscriptions:
             body += encode_str(s.topic_filter)
-            body.append(s.qos | (s.no_local << 2) | (s.retain_as_published << 3) | (s.retain_handling << 4))
+            options = s.qos
+            if v5:
+                options |= (s.no_local << 2) | (s.retain_as_published << 3) | (s.retain_handling << 4)
+            body.append(options)
         return _frame(0x82, body)
     if isinstance(packet, Suback):
         body = bytearray(_U16.pack(packet.packet_id))

@@ -112,9 +112,14 @@ _U16S = Struct(">H")
 _U32S = Struct(">I")
 
 
+MAX_VARINT = 268_435_455
+
+
 def encode_varint(n: int) -> bytes:
     if n < 0x80:
         return bytes((n,))
+    if n > MAX_VARINT:
+        raise ValueError(f"{n} does not fit a variable byte integer")
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -234,7 +239,7 @@ def decode_properties(buf: bytes | bytearray, i: int, end: int, packet_kind: str
                 raise MalformedPacket("truncated property")
             value = buf[i]
             i += 1
-            if pid in _BOOLEAN_BYTES and value > (2 if pid == PropertyId.MAXIMUM_QOS else 1):
+            if pid in _BOOLEAN_BYTES and value > 1:  # Maximum QoS too: absent means 2 [MQTT-3.2.2-9]
                 raise ProtocolViolation(f"{PROPERTY_NAMES[pid]} has invalid value {value}")
         elif kind == _U16:
             if i + 2 > stop:

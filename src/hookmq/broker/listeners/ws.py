@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_HIGH_WATER = 1024 * 1024
-_LOW_WATER = 256 * 1024
 
 
 class WebSocketTransport(asyncio.Transport):
@@ -32,6 +30,7 @@ class WebSocketTransport(asyncio.Transport):
         self._protocol = protocol
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._high_water = 1024 * 1024
         self._closing = False
         self._paused = False
         self._wakeup = asyncio.Event()
@@ -41,6 +40,10 @@ class WebSocketTransport(asyncio.Transport):
             "sockname": transport.get_extra_info("sockname") if transport else None,
         }
         self.writer = asyncio.ensure_future(self._write_loop())
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is not None:
+            self._high_water = high
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._extra.get(name, default)
@@ -53,7 +56,7 @@ class WebSocketTransport(asyncio.Transport):
             return
         self._pending.append(bytes(data))
         self._pending_size += len(data)
-        if self._pending_size > _HIGH_WATER and not self._paused:
+        if self._pending_size > self._high_water and not self._paused:
             self._paused = True
             self._protocol.pause_writing()
         self._wakeup.set()
@@ -93,8 +96,8 @@ def websocket_handler(broker: Broker, path: str, name: str = "ws") -> web.RouteD
         await ws.prepare(request)
         conn = MqttConnection(broker, name)
         transport = WebSocketTransport(ws, request, conn)
-        conn.connection_made(transport)
         try:
+            conn.connection_made(transport)
             async for msg in ws:
                 if msg.type == WSMsgType.BINARY:
                     conn.data_received(msg.data)

@@ -1,0 +1,502 @@
+"""QoS 0/1/2 end to end over real sockets, MQTT 3.1.1 and 5.0.
+
+Client -> broker flows (PUBACK, PUBREC/PUBREL/PUBCOMP and their packet ids), the delivery QoS for every
+(publish QoS, subscription QoS) pair, broker -> client flows, QoS 2 de-duplication, reason codes that only
+MQTT 5 has, and the broker's choice of packet ids.
+
+Negative checks ("nothing else arrives") use `drain`: a PINGREQ is answered after every packet the broker
+already queued for that client, so everything before the PINGRESP is all there is, without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hookmq.mqtt import (
+    Disconnect,
+    Packet,
+    Pingreq,
+    Pingresp,
+    ProtocolVersion,
+    Puback,
+    Pubcomp,
+    Publish,
+    Pubrec,
+    Pubrel,
+    ReasonCode,
+    Suback,
+    Subscribe,
+    Subscription,
+    Unsuback,
+    Unsubscribe,
+)
+from tests.helpers import BrokerThread, RawClient, wait_for
+
+V3 = ProtocolVersion.MQTT_3_1_1
+V5 = ProtocolVersion.MQTT_5
+VERSIONS = [pytest.param(V3, id="v311"), pytest.param(V5, id="v5")]
+
+OpenClient = Callable[..., RawClient]
+
+
+@pytest.fixture
+def clients() -> Iterator[OpenClient]:
+    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
+    opened: list[RawClient] = []
+
+    def open_client(port: int, client_id: str, version: int = V3, **kw: Any) -> RawClient:
+        client = RawClient(port, version)
+        opened.append(client)
+        ack = client.connect(client_id, **kw)
+        assert ack.reason_code == 0, ack
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+def subscribe(client: RawClient, *subs: tuple[str, int] | Subscription, packet_id: int = 1) -> tuple[int, ...]:
+    items = tuple(s if isinstance(s, Subscription) else Subscription(topic_filter=s[0], qos=s[1]) for s in subs)
+    client.send(Subscribe(packet_id=packet_id, subscriptions=items))
+    ack = client.recv()
+    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
+    return ack.reason_codes
+
+
+def publish(client: RawClient, topic: str, payload: bytes = b"", qos: int = 0, packet_id: int = 1,
+            **kw: Any) -> None:
+    """Publish and complete the QoS flow, so the message has been routed when this returns."""
+    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None, **kw))
+    if qos == 0:
+        sync(client)
+    elif qos == 1:
+        ack = client.recv()
+        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
+    else:
+        rec = client.recv()
+        assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
+        client.send(Pubrel(packet_id=packet_id))
+        assert client.recv() == Pubcomp(packet_id=packet_id)
+
+
+def sync(client: RawClient) -> None:
+    """Round trip a PINGREQ: everything this client sent before has been handled by the broker."""
+    client.send(Pingreq())
+    got = client.recv()
+    assert isinstance(got, Pingresp), got
+
+
+def ack(client: RawClient, packet: Packet) -> None:
+    if isinstance(packet, Publish) and packet.qos == 1:
+        client.send(Puback(packet_id=packet.packet_id or 0))
+    elif isinstance(packet, Publish) and packet.qos == 2:
+        client.send(Pubrec(packet_id=packet.packet_id or 0))
+    elif isinstance(packet, Pubrel):
+        client.send(Pubcomp(packet_id=packet.packet_id))
+
+
+def drain(client: RawClient) -> list[Publish]:
+    """Every PUBLISH the broker has already sent to ``client``, acknowledged (QoS 2 up to PUBCOMP)."""
+    client.send(Pingreq())
+    out: list[Publish] = []
+    awaiting_rel: set[int | None] = set()
+    pinged = False
+    while not pinged or awaiting_rel:
+        packet = client.recv()
+        ack(client, packet)
+        if isinstance(packet, Pingresp):
+            pinged = True
+        elif isinstance(packet, Pubrel):
+            awaiting_rel.discard(packet.packet_id)
+        else:
+            assert isinstance(packet, Publish), packet
+            out.append(packet)
+            if packet.qos == 2:
+                awaiting_rel.add(packet.packet_id)
+    return out
+
+
+def inflight(bt: BrokerThread, clientid: str) -> set[int]:
+    return bt.call(lambda: set(bt.broker.sessions[clientid].inflight))
+
+
+# --------------------------------------------------------------------------------------------- client -> broker
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos0_publish_is_not_acknowledged(broker: BrokerThread, clients: OpenClient, version: int) -> None:
+    """QoS 0 expects no response (MQTT 5 Table 3-3 [MQTT-3.3.4-1]; 3.1.1 Table 3.4): the PINGRESP comes first."""
+    pub = clients(broker.port, "pub", version)
+    pub.send(Publish(topic="q/0", payload=b"x"))
+    pub.send(Pingreq())
+    assert isinstance(pub.recv(), Pingresp)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos1_publish_is_acknowledged_with_its_packet_id(broker: BrokerThread, clients: OpenClient,
+                                                         version: int) -> None:
+    """[MQTT-4.3.2-4] (5.0) / [MQTT-4.3.2-2] (3.1.1): PUBACK carries the PUBLISH's packet id."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("q/1", 1))
+    pub = clients(broker.port, "pub", version)
+    pub.send(Publish(topic="q/1", payload=b"one", qos=1, packet_id=4321))
+    assert pub.recv() == Puback(packet_id=4321)
+    got = sub.recv()
+    assert isinstance(got, Publish)
+    assert (got.topic, got.payload, got.qos) == ("q/1", b"one", 1)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_publish_pubrec_pubrel_pubcomp(broker: BrokerThread, clients: OpenClient, version: int) -> None:
+    """[MQTT-4.3.3-8]/[MQTT-4.3.3-11] (5.0), [MQTT-4.3.3-2] (3.1.1): PUBREC and PUBCOMP carry the packet id;
+    two exchanges may be open at once and complete in any order."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("q/2", 2))
+    pub = clients(broker.port, "pub", version)
+    pub.send(Publish(topic="q/2", payload=b"a", qos=2, packet_id=10))
+    assert pub.recv() == Pubrec(packet_id=10)
+    pub.send(Publish(topic="q/2", payload=b"b", qos=2, packet_id=65535))
+    assert pub.recv() == Pubrec(packet_id=65535)
+    pub.send(Pubrel(packet_id=65535))
+    assert pub.recv() == Pubcomp(packet_id=65535)
+    pub.send(Pubrel(packet_id=10))
+    assert pub.recv() == Pubcomp(packet_id=10)
+    assert [(p.payload, p.qos) for p in drain(sub)] == [(b"a", 2), (b"b", 2)]
+
+
+@pytest.mark.parametrize("sub_qos", [0, 1, 2])
+@pytest.mark.parametrize("pub_qos", [0, 1, 2])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_delivery_qos_is_the_minimum_of_publish_and_subscription(broker: BrokerThread, clients: OpenClient,
+                                                                 version: int, pub_qos: int, sub_qos: int) -> None:
+    """[MQTT-3.8.4-8] (5.0) / [MQTT-3.8.4-6] (3.1.1): delivered at min(published QoS, granted QoS), once;
+    a QoS > 0 delivery has a non-zero packet id, a QoS 0 one none."""
+    sub = clients(broker.port, "sub", version)
+    assert subscribe(sub, ("m/t", sub_qos)) == (sub_qos,)
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "m/t", b"payload", qos=pub_qos, packet_id=77)
+    got = drain(sub)
+    assert len(got) == 1
+    expected = min(pub_qos, sub_qos)
+    assert (got[0].topic, got[0].payload, got[0].qos, got[0].dup, got[0].retain) == (
+        "m/t", b"payload", expected, False, False)
+    if expected:
+        assert got[0].packet_id
+    else:
+        assert got[0].packet_id is None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dup_flag_of_incoming_publish_is_not_propagated(broker: BrokerThread, clients: OpenClient,
+                                                        version: int) -> None:
+    """[MQTT-3.3.1-3]: the outgoing DUP flag depends only on whether the outgoing PUBLISH is a retransmission."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("dup/#", 2))
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "dup/1", b"x", qos=1, dup=True)
+    publish(pub, "dup/2", b"y", qos=2, dup=True)
+    got = drain(sub)
+    assert [(p.topic, p.dup) for p in got] == [("dup/1", False), ("dup/2", False)]
+
+
+# --------------------------------------------------------------------------------------------- broker -> client
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_broker_to_client_qos1_completes_on_puback(broker: BrokerThread, clients: OpenClient, version: int) -> None:
+    """[MQTT-4.3.2-1..3]: the broker keeps a QoS 1 delivery unacknowledged until the client's PUBACK."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("b/1", 1))
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "b/1", b"m", qos=1)
+    got = sub.recv()
+    assert isinstance(got, Publish) and got.qos == 1 and got.packet_id and not got.dup
+    assert inflight(broker, "sub") == {got.packet_id}
+    sub.send(Puback(packet_id=got.packet_id))
+    wait_for(lambda: not inflight(broker, "sub"), message="PUBACK to settle the delivery")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_broker_to_client_qos2_pubrec_pubrel_pubcomp(broker: BrokerThread, clients: OpenClient,
+                                                     version: int) -> None:
+    """[MQTT-4.3.3-3..5]: PUBREC from the client -> PUBREL with the same id (sent again for a repeated
+    PUBREC); the id stays in use until PUBCOMP."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("b/2", 2))
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "b/2", b"m", qos=2)
+    got = sub.recv()
+    assert isinstance(got, Publish) and got.qos == 2 and got.packet_id
+    pid = got.packet_id
+    sub.send(Pubrec(packet_id=pid))
+    assert sub.recv() == Pubrel(packet_id=pid)
+    sub.send(Pubrec(packet_id=pid))
+    assert sub.recv() == Pubrel(packet_id=pid)
+    assert inflight(broker, "sub") == {pid}
+    sub.send(Pubcomp(packet_id=pid))
+    wait_for(lambda: not inflight(broker, "sub"), message="PUBCOMP to settle the delivery")
+    assert drain(sub) == []
+
+
+def test_v5_failing_pubrec_ends_the_exchange(broker: BrokerThread, clients: OpenClient) -> None:
+    """[MQTT-4.3.3-4]: PUBREL only follows a PUBREC below 0x80; a failing PUBREC ends the exchange."""
+    sub = clients(broker.port, "sub", V5)
+    subscribe(sub, ("b/2", 2))
+    pub = clients(broker.port, "pub", V5)
+    publish(pub, "b/2", b"m", qos=2)
+    got = sub.recv()
+    assert isinstance(got, Publish) and got.packet_id
+    sub.send(Pubrec(packet_id=got.packet_id, reason_code=ReasonCode.UNSPECIFIED_ERROR))
+    assert drain(sub) == []  # no PUBREL before the PINGRESP
+    assert not inflight(broker, "sub")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pubrec_for_unknown_packet_id_gets_pubrel(broker: BrokerThread, clients: OpenClient, version: int) -> None:
+    """MQTT 5 §3.6.2.1: PUBREL 0x92 Packet Identifier not found; 3.1.1 has no reason code."""
+    sub = clients(broker.port, "sub", version)
+    sub.send(Pubrec(packet_id=555))
+    code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if version == V5 else 0
+    assert sub.recv() == Pubrel(packet_id=555, reason_code=code)
+
+
+# --------------------------------------------------------------------------------------------- QoS 2 dedup
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_retransmission_with_dup_is_not_routed_twice(broker: BrokerThread, clients: OpenClient,
+                                                          version: int) -> None:
+    """[MQTT-4.3.3-10] (5.0) / [MQTT-4.3.3-2] (3.1.1): until PUBREL, a PUBLISH with the same id is answered
+    with PUBREC and not delivered again; after PUBCOMP the id starts a new message [MQTT-4.3.3-12]."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("d/#", 0))
+    pub = clients(broker.port, "pub", version)
+    pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=7))
+    assert pub.recv() == Pubrec(packet_id=7)
+    pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=7, dup=True))
+    assert pub.recv() == Pubrec(packet_id=7)
+    pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=7, dup=True))
+    assert pub.recv() == Pubrec(packet_id=7)
+    sync(pub)
+    assert [p.payload for p in drain(sub)] == [b"once"]
+    pub.send(Pubrel(packet_id=7))
+    assert pub.recv() == Pubcomp(packet_id=7)
+    pub.send(Publish(topic="d/x", payload=b"again", qos=2, packet_id=7))
+    assert pub.recv() == Pubrec(packet_id=7)
+    assert [p.payload for p in drain(sub)] == [b"again"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_publish_reusing_a_pending_id_without_dup_is_not_routed(broker: BrokerThread, clients: OpenClient,
+                                                                     version: int) -> None:
+    """[MQTT-4.3.3-10]: any further PUBLISH with an id awaiting PUBREL gets a PUBREC and no onward delivery."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("d/#", 0))
+    pub = clients(broker.port, "pub", version)
+    pub.send(Publish(topic="d/x", payload=b"first", qos=2, packet_id=3))
+    assert pub.recv() == Pubrec(packet_id=3)
+    pub.send(Publish(topic="d/x", payload=b"second", qos=2, packet_id=3))
+    rec = pub.recv()
+    assert isinstance(rec, Pubrec) and rec.packet_id == 3
+    assert [p.payload for p in drain(sub)] == [b"first"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_retransmission_after_reconnect_is_not_routed_twice(broker: BrokerThread, clients: OpenClient,
+                                                                 version: int) -> None:
+    """[MQTT-4.4.0-1] + [MQTT-4.3.3-10]: the pending-PUBREL state is session state, so a PUBLISH resent with
+    DUP on a new connection of a persistent session is acknowledged but not delivered again."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("d/#", 0))
+    persistent: dict[str, Any] = (
+        {"clean_start": False, "properties": {0x11: 60}} if version == V5 else {"clean_start": False})
+    pub = clients(broker.port, "pub", version, **persistent)
+    pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=9))
+    assert pub.recv() == Pubrec(packet_id=9)
+    pub.close()
+    wait_for(lambda: broker.call(lambda: broker.broker.sessions["pub"].connection is None), message="pub offline")
+    pub = clients(broker.port, "pub", version, **persistent)
+    pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=9, dup=True))
+    assert pub.recv() == Pubrec(packet_id=9)
+    pub.send(Pubrel(packet_id=9))
+    assert pub.recv() == Pubcomp(packet_id=9)
+    assert [p.payload for p in drain(sub)] == [b"once"]
+
+
+# --------------------------------------------------------------------------------------------- reason codes
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_pubrel_for_unknown_packet_id_gets_pubcomp(broker: BrokerThread, clients: OpenClient, version: int) -> None:
+    """[MQTT-4.3.3-11]: PUBREL is answered by PUBCOMP with its id; MQTT 5 says 0x92 Packet Identifier not found
+    (§3.7.2.1) when no exchange has that id."""
+    pub = clients(broker.port, "pub", version)
+    pub.send(Pubrel(packet_id=99))
+    code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if version == V5 else 0
+    assert pub.recv() == Pubcomp(packet_id=99, reason_code=code)
+    sync(pub)  # still connected
+
+
+def test_v5_no_matching_subscribers_reason_code(broker: BrokerThread, clients: OpenClient) -> None:
+    """MQTT 5 §3.4.2.1 / §3.5.2.1: PUBACK / PUBREC 0x10 No matching subscribers; 0x10 is a success code,
+    so the QoS 2 exchange goes on to PUBCOMP 0x00."""
+    pub = clients(broker.port, "pub", V5)
+    pub.send(Publish(topic="nobody/here", payload=b"x", qos=1, packet_id=1))
+    assert pub.recv() == Puback(packet_id=1, reason_code=ReasonCode.NO_MATCHING_SUBSCRIBERS)
+    pub.send(Publish(topic="nobody/here", payload=b"x", qos=2, packet_id=2))
+    assert pub.recv() == Pubrec(packet_id=2, reason_code=ReasonCode.NO_MATCHING_SUBSCRIBERS)
+    pub.send(Pubrel(packet_id=2))
+    assert pub.recv() == Pubcomp(packet_id=2)
+    sub = clients(broker.port, "sub", V5)
+    subscribe(sub, ("nobody/#", 0))
+    pub.send(Publish(topic="nobody/here", payload=b"x", qos=1, packet_id=3))
+    assert pub.recv() == Puback(packet_id=3)
+
+
+def test_v311_puback_without_subscribers_is_plain(broker: BrokerThread, clients: OpenClient) -> None:
+    """MQTT 3.1.1 PUBACK has no reason code: 'no subscribers' is not reported."""
+    pub = clients(broker.port, "pub", V3)
+    pub.send(Publish(topic="nobody/here", payload=b"x", qos=1, packet_id=1))
+    assert pub.recv() == Puback(packet_id=1)
+
+
+def test_v5_publish_protocol_error_closes_with_disconnect(broker: BrokerThread, clients: OpenClient) -> None:
+    """[MQTT-3.3.2-2]: a wildcard in a PUBLISH topic -> DISCONNECT 0x90 Topic Name invalid."""
+    pub = clients(broker.port, "pub", V5)
+    pub.send(Publish(topic="a/+", payload=b"x", qos=1, packet_id=1))
+    assert pub.recv_until_closed() == [Disconnect(reason_code=ReasonCode.TOPIC_NAME_INVALID)]
+
+
+# --------------------------------------------------------------------------------------------- packet ids
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_broker_packet_ids_are_unique_among_unacknowledged(broker: BrokerThread, clients: OpenClient,
+                                                           version: int) -> None:
+    """[MQTT-2.2.1-4]: every new QoS > 0 PUBLISH from the broker uses a non-zero id not currently in use,
+    also when the allocator wraps past 65535 onto ids that are still unacknowledged."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("ids/#", 1))
+    pub = clients(broker.port, "pub", version)
+    for i in range(10):
+        publish(pub, "ids/a", bytes([i]), qos=1)
+    first = drain_unacked(sub, 10)
+    pids = [p.packet_id for p in first]
+    assert len(set(pids)) == 10 and all(pids)
+    unacked = set()
+    for n, packet in enumerate(first):
+        if n % 2:
+            unacked.add(packet.packet_id)
+        else:
+            sub.send(Puback(packet_id=packet.packet_id or 0))
+    wait_for(lambda: inflight(broker, "sub") == unacked, message="half of the deliveries acknowledged")
+    session = broker.call(lambda: broker.broker.sessions["sub"])
+    broker.call(setattr, session, "_next_pid", 65534)  # wrap onto 1.. where unacked ids live
+    for i in range(10):
+        publish(pub, "ids/b", bytes([i]), qos=1)
+    second = drain_unacked(sub, 10)
+    new = [p.packet_id for p in second]
+    assert [p.payload for p in second] == [bytes([i]) for i in range(10)]
+    assert len(set(new)) == 10 and all(pid is not None and 1 <= pid <= 65535 for pid in new)
+    assert not set(new) & unacked, (new, unacked)
+
+
+def drain_unacked(client: RawClient, n: int) -> list[Publish]:
+    out = []
+    for _ in range(n):
+        packet = client.recv()
+        assert isinstance(packet, Publish), packet
+        out.append(packet)
+    return out
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_qos2_packet_id_stays_reserved_until_pubcomp(broker: BrokerThread, clients: OpenClient,
+                                                     version: int) -> None:
+    """[MQTT-2.2.1-4] + [MQTT-4.3.3-5]: after PUBREL the id is still in use until PUBCOMP arrives."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("r/#", 2))
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "r/1", b"a", qos=2)
+    first = sub.recv()
+    assert isinstance(first, Publish) and first.packet_id
+    sub.send(Pubrec(packet_id=first.packet_id))
+    assert sub.recv() == Pubrel(packet_id=first.packet_id)
+    session = broker.call(lambda: broker.broker.sessions["sub"])
+    broker.call(setattr, session, "_next_pid", first.packet_id)
+    publish(pub, "r/2", b"b", qos=2)
+    second = sub.recv()
+    assert isinstance(second, Publish) and second.packet_id
+    assert second.packet_id != first.packet_id
+    sub.send(Pubcomp(packet_id=first.packet_id))
+    ack(sub, second)
+    assert sub.recv() == Pubrel(packet_id=second.packet_id)
+    sub.send(Pubcomp(packet_id=second.packet_id))
+    wait_for(lambda: not inflight(broker, "sub"), message="both exchanges complete")
+
+
+# --------------------------------------------------------------------------------------------- flow control, order
+
+
+def test_v5_receive_maximum_limits_unacknowledged_deliveries_and_keeps_order(broker: BrokerThread,
+                                                                             clients: OpenClient) -> None:
+    """[MQTT-3.3.4-9]: no more QoS > 0 PUBLISHes unacknowledged than the client's Receive Maximum; the rest
+    follow as acks come, in the order published [MQTT-4.6.0-6] (QoS 0 ones too: one ordered topic)."""
+    sub = clients(broker.port, "sub", V5, properties={0x21: 2})  # Receive Maximum 2
+    subscribe(sub, ("fc/#", 2))
+    pub = clients(broker.port, "pub", V5)
+    sent = [(n, n % 3) for n in range(9)]
+    for n, qos in sent:
+        publish(pub, "fc/t", str(n).encode(), qos=qos, packet_id=n + 1)
+    received: list[Publish] = []
+    unacked: list[Publish] = []
+    while len(received) < len(sent):
+        batch = drain_unacked_until_ping(sub)
+        received += batch
+        unacked += [p for p in batch if p.qos]
+        assert len(unacked) <= 2, [p.payload for p in unacked]
+        assert unacked, "the broker stalled with nothing in flight"
+        oldest = unacked.pop(0)
+        ack(sub, oldest)
+        if oldest.qos == 2:
+            assert sub.recv() == Pubrel(packet_id=oldest.packet_id or 0)
+            sub.send(Pubcomp(packet_id=oldest.packet_id or 0))
+    assert [(int(p.payload), p.qos) for p in received] == sent
+
+
+def drain_unacked_until_ping(client: RawClient) -> list[Publish]:
+    """PUBLISHes already sent to ``client``, not acknowledged."""
+    client.send(Pingreq())
+    out = []
+    while True:
+        packet = client.recv()
+        if isinstance(packet, Pingresp):
+            return out
+        assert isinstance(packet, Publish), packet
+        out.append(packet)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unsubscribe_completes_deliveries_already_started(broker: BrokerThread, clients: OpenClient,
+                                                          version: int) -> None:
+    """[MQTT-3.10.4-3]: QoS 1 and 2 deliveries started before UNSUBSCRIBE are completed."""
+    sub = clients(broker.port, "sub", version)
+    subscribe(sub, ("un/#", 2))
+    pub = clients(broker.port, "pub", version)
+    publish(pub, "un/1", b"1", qos=1)
+    publish(pub, "un/2", b"2", qos=2)
+    first, second = sub.recv(), sub.recv()
+    assert isinstance(first, Publish) and isinstance(second, Publish)
+    sub.send(Unsubscribe(packet_id=5, topic_filters=("un/#",)))
+    assert isinstance(sub.recv(), Unsuback)
+    publish(pub, "un/3", b"3", qos=1)
+    ack(sub, first)
+    ack(sub, second)
+    assert sub.recv() == Pubrel(packet_id=second.packet_id or 0)
+    sub.send(Pubcomp(packet_id=second.packet_id or 0))
+    wait_for(lambda: not inflight(broker, "sub"), message="in-flight deliveries completed")
+    assert drain(sub) == []
