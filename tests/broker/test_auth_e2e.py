@@ -78,8 +78,8 @@ def test_good_password_is_accepted(start_broker: StartBroker, passwd: Path, vers
 ], ids=["wrong-password", "empty-password", "no-password", "unknown-user"])
 def test_bad_credentials_are_refused(start_broker: StartBroker, passwd: Path, version: int, code: int,
                                      username: str, password: bytes | None) -> None:
-    """[MQTT-3.2.2-?] bad user name or password: CONNACK 0x86 (MQTT 5) / return code 0x04 (3.1.1), Session
-    Present 0, then the server closes the connection [MQTT-3.2.2-5]."""
+    """MQTT 5 3.2.2.2 / 3.1.1 3.2.2.3: bad user name or password gets CONNACK 0x86 (MQTT 5) / return code
+    0x04 (3.1.1), Session Present 0, then the server closes the connection [MQTT-3.2.2-5]."""
     bt = start_broker(authentication={"allow_anonymous": False, "password_file": str(passwd)})
     assert connect(bt, version, "c1", username, password) == [Connack(session_present=False, reason_code=code)]
     assert bt.call(lambda: "c1" not in bt.broker.sessions)
@@ -126,7 +126,7 @@ def test_user_added_to_the_file_while_running_can_connect(start_broker: StartBro
 @VERSIONS
 def test_packets_pipelined_behind_connect_wait_for_the_password_check(start_broker: StartBroker, passwd: Path,
                                                                       version: int) -> None:
-    """[MQTT-3.1.4-?] the server processes packets after CONNECT only once it accepted the CONNECT; a client
+    """MQTT 5 3.1.4: the server processes packets after CONNECT only once it accepted the CONNECT; a client
     may send them without waiting for CONNACK."""
     bt = start_broker(authentication={"allow_anonymous": False, "password_file": str(passwd)})
     burst = b"".join((
@@ -213,7 +213,7 @@ def subscriber(bt: BrokerThread, topic_filter: str) -> RawClient:
 @pytest.mark.parametrize(("version", "denied"), [(V311, 0x80), (V5, 0x87)], ids=["3.1.1", "5"])
 def test_denied_subscription_gets_the_failure_code(acl_broker: Callable[..., BrokerThread], version: int,
                                                    denied: int) -> None:
-    """A denied filter gets SUBACK 0x87 Not authorized (MQTT 5) / 0x80 Failure (3.1.1) [MQTT-3.9.3-?]; the
+    """A denied filter gets SUBACK 0x87 Not authorized (MQTT 5) / 0x80 Failure (3.1.1) (3.9.3); the
     other filters of the same SUBSCRIBE are granted, and nothing is delivered on the denied one."""
     bt = acl_broker()
     with raw_client(bt.port, version) as c, raw_client(bt.port, version) as pub:

@@ -61,7 +61,7 @@ def connection_count(bt: BrokerThread) -> int:
 
 
 def test_v5_connack_announces_receive_maximum_packet_size_and_topic_alias_maximum(start_broker: StartBroker) -> None:
-    """[MQTT-3.2.2-?] CONNACK properties tell an MQTT 5 client the server's limits (3.2.2.3.3/.6/.8)."""
+    """MQTT 5 3.2.2.3.3 / 3.2.2.3.6 / 3.2.2.3.8: CONNACK properties tell the client the server's limits."""
     bt = start_broker(mqtt={"receive_maximum": 7, "max_packet_size": 4096, "max_topic_alias": 9})
     with raw_client(bt.port, V5) as c:
         ack = c.connect("limits")
@@ -89,7 +89,7 @@ def test_v5_connack_defaults(broker: BrokerThread) -> None:
 
 
 def test_v311_connack_is_exactly_four_bytes(broker: BrokerThread) -> None:
-    """[MQTT-3.2.2-?] MQTT 3.1.1 CONNACK: flags byte and return code, no properties."""
+    """MQTT 3.1.1 3.2: CONNACK is remaining length 2, flags byte and return code, no properties."""
     with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as s:
         s.sendall(encode(Connect(protocol_version=V311, client_id="four"), V311))
         data = b""

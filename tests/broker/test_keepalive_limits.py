@@ -69,7 +69,7 @@ def test_silent_client_is_closed_after_one_and_a_half_keepalive(broker: BrokerTh
         assert v5.recv_until_closed(timeout=4) == [Disconnect(reason_code=0x8D)]
         elapsed = time.monotonic() - started
         assert v3.recv_until_closed(timeout=4) == []
-    assert 1.4 <= elapsed < 3.0, elapsed
+    assert 1.2 <= elapsed < 3.0, elapsed
 
 
 def test_pingreq_keeps_the_connection_alive(broker: BrokerThread) -> None:
@@ -95,7 +95,7 @@ def test_max_keepalive_caps_the_client_value_and_is_announced_as_server_keep_ali
         assert ack.properties[P.SERVER_KEEP_ALIVE] == 1
         started = time.monotonic()
         assert c.recv_until_closed(timeout=4) == [Disconnect(reason_code=0x8D)]
-        assert 1.4 <= time.monotonic() - started < 3.0
+        assert 1.2 <= time.monotonic() - started < 3.0
     with raw_client(bt.port, V5) as c:
         # Keep Alive 0 (no timeout) is above any cap as well
         assert c.connect("zero", keep_alive=0).properties[P.SERVER_KEEP_ALIVE] == 1
@@ -216,6 +216,24 @@ def test_server_respects_the_client_receive_maximum_for_qos1(broker: BrokerThrea
                 sub.expect_silence(0.05)  # still never more than two outstanding
         assert [p.payload for p in received] == [f"m{n}".encode() for n in range(6)]
         sub.expect_silence(0.1)
+
+
+def test_max_inflight_caps_the_window_below_the_client_receive_maximum(start_broker: StartBroker) -> None:
+    """mqtt.max_inflight bounds the unacknowledged QoS 1/2 messages to any client (3.1.1 has no Receive
+    Maximum at all)."""
+    bt = start_broker(mqtt={"max_inflight": 2})
+    with raw_client(bt.port, V311) as sub, raw_client(bt.port, V311) as pub:
+        sub.connect("inflight")
+        subscribe(sub, "inf/t", qos=1)
+        pub.connect("inf-pub")
+        for n in range(4):
+            publish_qos1(pub, "inf/t", f"m{n}".encode(), packet_id=n + 1)
+        first = [recv_publish(sub), recv_publish(sub)]
+        sub.expect_silence(0.2)
+        for p in first:
+            sub.send(Puback(packet_id=p.packet_id or 0))
+        rest = [recv_publish(sub), recv_publish(sub)]
+        assert [p.payload for p in first + rest] == [b"m0", b"m1", b"m2", b"m3"]
 
 
 def test_server_counts_qos2_against_receive_maximum_until_pubcomp(broker: BrokerThread) -> None:

@@ -500,3 +500,23 @@ def test_unsubscribe_completes_deliveries_already_started(broker: BrokerThread, 
     sub.send(Pubcomp(packet_id=second.packet_id or 0))
     wait_for(lambda: not inflight(broker, "sub"), message="in-flight deliveries completed")
     assert drain(sub) == []
+
+
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_payloads_and_non_ascii_topics_survive_fan_out(broker: BrokerThread, clients: OpenClient, qos: int) -> None:
+    """One encoding is shared by a fan-out and the packet id patched in per subscriber: payload sizes around
+    the variable-length boundaries and multi-byte UTF-8 topics must come out intact for 3.1.1 and 5.0."""
+    subs = [clients(broker.port, "s3", V3), clients(broker.port, "s5", V5), clients(broker.port, "s5b", V5)]
+    for sub in subs:
+        subscribe(sub, ("größe/#", 2))
+    pub = clients(broker.port, "pub", V5)
+    sizes = [0, 1, 100, 127, 128, 16_383, 16_384, 200_000]
+    payloads = [bytes((n + i) % 251 for i in range(n)) for n in sizes]
+    for n, payload in enumerate(payloads):
+        publish(pub, f"größe/ü/{n}", payload, qos=qos, packet_id=n + 1)
+    for sub in subs:
+        got = drain(sub)
+        assert [(p.topic, p.payload, p.qos) for p in got] == [
+            (f"größe/ü/{n}", payload, qos) for n, payload in enumerate(payloads)]
+        if qos:
+            assert len({p.packet_id for p in got}) == len(payloads)

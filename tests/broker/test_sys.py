@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,7 +99,9 @@ def drain(client: RawClient) -> list[Publish]:
 
 def next_live(client: RawClient, name: str, accept: Callable[[bytes], bool] = lambda _: True) -> Publish:
     """The next periodic (RETAIN=0) publication of ``$SYS/brokers/<node>/<name>`` whose payload passes."""
+    deadline = time.monotonic() + 10
     while True:
+        assert time.monotonic() < deadline, f"no live {name} publication passed the check"
         packet = client.recv(timeout=5)
         ack(client, packet)
         if (isinstance(packet, Publish) and packet.topic == PREFIX + name and not packet.retain

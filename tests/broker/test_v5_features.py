@@ -218,6 +218,10 @@ def test_topic_alias_from_the_client(broker: BrokerThread, clients: OpenClient) 
         ("ta/one", b"1"), ("ta/one", b"2"), ("ta/one", b"3"), ("ta/two", b"4"), ("ta/two", b"5"),
         ("ta/max", b"6"), ("ta/max", b"7")]
     assert all(ALIAS not in p.properties for p in got)
+    publish(pub, "", b"kept", qos=1, retain=True, properties={ALIAS: 1})  # retained under the real name
+    stored = broker.call(broker.broker.retained.get, "ta/two")
+    assert stored is not None and stored.payload == b"kept" and ALIAS not in stored.properties
+    assert broker.call(broker.broker.retained.get, "") is None
 
 
 def test_unknown_topic_alias_is_a_protocol_error(broker: BrokerThread, clients: OpenClient) -> None:
@@ -368,6 +372,28 @@ def test_request_response_properties_pass_through_unchanged(broker: BrokerThread
 
     assert [(p.topic, p.payload, p.properties) for p in drain(legacy)] == [
         ("rr/req", b'{"q": 1}', {}), ("rr/reply/42", b"\xffanswer", {})]
+
+
+@pytest.mark.parametrize("response_topic", ["reply/#", "reply/+/x", ""])
+def test_invalid_response_topic_is_a_protocol_error(broker: BrokerThread, clients: OpenClient,
+                                                    response_topic: str) -> None:
+    """[MQTT-3.3.2-14]: a Response Topic must not contain wildcards (and, being a topic name, is at least one
+    character [MQTT-4.7.3-1]); a PUBLISH carrying one is a Protocol Error (§4.13: DISCONNECT 0x82) and must
+    not be forwarded, or the broker would send the malformed property on."""
+    sub = clients(broker.port, "sub")
+    subscribe(sub, ("rr/#", 0))
+    pub = clients(broker.port, "pub")
+    pub.send(Publish(topic="rr/req", payload=b"x", qos=1, packet_id=1,
+                     properties={P.RESPONSE_TOPIC: response_topic}))
+    pub.send(Pingreq())
+    replies: list[Packet] = []
+    while not replies or not isinstance(replies[-1], Pingresp):  # a PINGRESP means it is still connected
+        try:
+            replies.append(pub.recv())
+        except ConnectionError:
+            break
+    assert replies == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
+    assert drain(sub) == []
 
 
 # --------------------------------------------------------------------------------------------- Subscription Identifier

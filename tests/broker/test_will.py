@@ -89,7 +89,7 @@ def test_will_is_published_when_the_socket_closes_without_disconnect(broker: Bro
 
 
 def test_v5_will_properties_travel_with_the_will(broker: BrokerThread) -> None:
-    """[MQTT-3.1.3-?] Will Properties (Content Type, User Property, ...) are sent with the Will Message."""
+    """MQTT 5 3.1.3.2: Will Properties (Content Type, User Property, ...) are sent with the Will Message."""
     w = watcher(broker)
     try:
         with raw_client(broker.port, V5) as c:
@@ -120,7 +120,7 @@ def test_will_is_not_published_after_a_normal_disconnect(broker: BrokerThread, v
 
 
 def test_v5_will_is_published_after_disconnect_with_will_message(broker: BrokerThread) -> None:
-    """[MQTT-3.14.2-?] DISCONNECT with Reason Code 0x04 (Disconnect with Will Message) keeps the will."""
+    """MQTT 5 3.14.2.1: DISCONNECT with Reason Code 0x04 (Disconnect with Will Message) keeps the will."""
     w = watcher(broker)
     try:
         with raw_client(broker.port, V5) as c:
@@ -132,9 +132,6 @@ def test_v5_will_is_published_after_disconnect_with_will_message(broker: BrokerT
         w.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: [MQTT-3.1.2-10]/[MQTT-3.14.4-3] only DISCONNECT 0x00 deletes the will; handlers/disconnect.py "
-    "discards it for every reason code except 0x04"))
 @pytest.mark.parametrize("code", [0x80, 0x83])
 def test_v5_will_is_published_after_disconnect_with_an_error_reason_code(broker: BrokerThread, code: int) -> None:
     """MQTT 5 3.1.2.5: the will is published when 'the Client closes the Network Connection without first

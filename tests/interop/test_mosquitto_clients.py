@@ -182,8 +182,11 @@ def test_request_response_with_mosquitto_rr(broker: BrokerThread) -> None:
     def answer(client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         requests.append(message)
         props = Properties(PacketTypes.PUBLISH)
-        props.CorrelationData = message.properties.CorrelationData
-        client.publish(message.properties.ResponseTopic, b"pong:" + message.payload, qos=1, properties=props)
+        correlation = getattr(message.properties, "CorrelationData", None)
+        if correlation is not None:
+            props.CorrelationData = correlation
+        reply_to = getattr(message.properties, "ResponseTopic", "no/response/topic")
+        client.publish(reply_to, b"pong:" + message.payload, qos=1, properties=props)
 
     responder.client.on_message = answer
     try:
@@ -191,13 +194,14 @@ def test_request_response_with_mosquitto_rr(broker: BrokerThread) -> None:
         responder.subscribe("service/ping", 1)
         result = subprocess.run([rr, "-h", "127.0.0.1", "-p", str(broker.port), "-V", "mqttv5", "-q", "1",
                                  "-t", "service/ping", "-e", "service/reply/" + uuid.uuid4().hex[:6],
-                                 "-m", "ping", "-W", str(TIMEOUT)], capture_output=True, timeout=TIMEOUT + 5)
+                                 "-m", "ping", "-D", "publish", "correlation-data", "corr-42", "-W", str(TIMEOUT)],
+                                capture_output=True, timeout=TIMEOUT + 5)
     finally:
         responder.disconnect()
     assert result.returncode == 0, result
     assert result.stdout == b"pong:ping\n"
     assert len(requests) == 1
-    assert requests[0].properties.CorrelationData  # mosquitto_rr sends one; the broker passed it through
+    assert requests[0].properties.CorrelationData == b"corr-42"
 
 
 # ------------------------------------------------------------------ retained

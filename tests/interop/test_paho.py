@@ -75,12 +75,17 @@ class PahoClient:
         self.disconnected.set()
 
     # test-thread helpers
-    def connect(self, clean_start: bool = True, session_expiry: int | None = None) -> Any:
-        """Connect, start the network thread and return (flags, reason_code, properties) of the CONNACK."""
+    def connect(self, clean_start: bool = True, session_expiry: int | None = None, **connect_props: Any) -> Any:
+        """Connect, start the network thread and return (flags, reason_code, properties) of the CONNACK.
+
+        ``connect_props`` are MQTT 5 CONNECT properties by paho name (``ReceiveMaximum=2``)."""
         props = None
-        if self.protocol == V5 and session_expiry is not None:
+        if self.protocol == V5 and (session_expiry is not None or connect_props):
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = session_expiry
+            if session_expiry is not None:
+                props.SessionExpiryInterval = session_expiry
+            for name, value in connect_props.items():
+                setattr(props, name, value)
         kwargs: dict[str, Any] = {}
         if self.protocol == V5:
             kwargs = {"clean_start": clean_start, "properties": props}
@@ -99,8 +104,10 @@ class PahoClient:
             assert time.monotonic() < deadline, "no CONNACK"
             self.client.loop(0.05)
 
-    def subscribe(self, topic: str, qos: int = 0, properties: Properties | None = None) -> list[int]:
-        options = SubscribeOptions(qos=qos) if self.protocol == V5 else None
+    def subscribe(self, topic: str, qos: int = 0, properties: Properties | None = None,
+                  options: SubscribeOptions | None = None) -> list[int]:
+        if options is None and self.protocol == V5:
+            options = SubscribeOptions(qos=qos)
         if options is not None:
             rc, mid = self.client.subscribe(topic, options=options, properties=properties)
         else:
@@ -465,6 +472,88 @@ def test_v5_retained_message_carries_the_subscription_identifier(paho: Callable[
     sub.subscribe(topic, 1, properties=props)
     got = sub.get()
     assert (got.payload, got.retain, got.properties.SubscriptionIdentifier) == (b"r", True, [42])
+
+
+def test_v5_subscription_options(paho: Callable[..., PahoClient]) -> None:
+    base = unique("opts")
+    pub = paho(V5)
+    pub.connect()
+    pub.publish(f"{base}/r", b"retained", qos=1, retain=True)
+    c = paho(V5)
+    c.connect()
+
+    # No Local: the client's own messages are not sent back [MQTT-3.8.3-3]
+    c.subscribe(f"{base}/nl", options=SubscribeOptions(qos=1, noLocal=True))
+    c.publish(f"{base}/nl", b"mine", qos=1)
+    pub.publish(f"{base}/nl", b"theirs", qos=1)
+    assert c.get().payload == b"theirs"
+
+    # Retain Handling 2: no retained message on subscribe; Retain As Published keeps the flag on live messages
+    c.subscribe(f"{base}/r", options=SubscribeOptions(qos=1, retainHandling=2, retainAsPublished=True))
+    pub.publish(f"{base}/r", b"live retained", qos=1, retain=True)
+    got = c.get()
+    assert (got.payload, got.retain) == (b"live retained", True)
+
+    # Retain Handling 1: retained messages only for a new subscription
+    c.subscribe(f"{base}/+", options=SubscribeOptions(qos=1, retainHandling=1))
+    got = c.get()
+    assert (got.topic, got.payload, got.retain) == (f"{base}/r", b"live retained", True)
+    c.subscribe(f"{base}/+", options=SubscribeOptions(qos=1, retainHandling=1))  # existing: nothing
+    c.subscribe(f"{base}/fence", 1)
+    c.fence(f"{base}/fence")
+
+
+def test_v5_client_receive_maximum_is_respected(paho: Callable[..., PahoClient]) -> None:
+    sub, pub = paho(V5), paho(V5)
+    sub.connect(ReceiveMaximum=1)
+    pub.connect()
+    sub.subscribe("rm/t", 2)
+    n = 40
+    for i in range(n):
+        pub.client.publish("rm/t", str(i).encode(), qos=1 + i % 2)
+    pub.publish("rm/t", b"last", qos=1)
+    got = [m.payload for m in sub.get_many(n + 1)]
+    assert sorted(got[:-1], key=int) == [str(i).encode() for i in range(n)]
+    assert got[-1] == b"last"
+
+
+def test_v5_client_maximum_packet_size_is_respected(paho: Callable[..., PahoClient]) -> None:
+    sub, pub = paho(V5), paho(V5)
+    sub.connect(MaximumPacketSize=128)
+    pub.connect()
+    sub.subscribe("mps/t", 1)
+    pub.publish("mps/t", b"x" * 500, qos=1)  # larger than the client accepts: dropped for it [MQTT-3.1.2-24]
+    pub.publish("mps/t", b"small", qos=1)
+    assert sub.get().payload == b"small"
+
+
+def test_session_takeover(broker: BrokerThread, paho: Callable[..., PahoClient], proto: int) -> None:
+    cid = unique("takeover")
+    old = paho(proto, cid)
+    old.connect()
+    new = paho(proto, cid)
+    new.connect()
+    assert old.disconnected.wait(TIMEOUT)
+    if proto == V5:
+        assert old.disconnect_reason.value == 0x8E  # Session taken over
+    wait_for(lambda: broker.call(lambda: sum(c.client.clientid == cid for c in broker.broker.connections)) == 1,
+             message="only the new connection left")
+    new.subscribe("takeover/t", 1)
+    new.fence("takeover/t")
+
+
+def test_v5_session_expiry_set_to_zero_on_disconnect(broker: BrokerThread, paho: Callable[..., PahoClient]) -> None:
+    cid = unique("expiry0")
+    c = paho(V5, cid)
+    c.connect(clean_start=True, session_expiry=300)
+    c.subscribe("e/#", 1)
+    props = Properties(PacketTypes.DISCONNECT)
+    props.SessionExpiryInterval = 0
+    c.client.disconnect(properties=props)
+    assert c.disconnected.wait(TIMEOUT)
+    c.client.loop_stop()
+    c._looping = False
+    wait_for(lambda: session_of(broker, cid) is None, message="session ended at disconnect")
 
 
 # ------------------------------------------------------------------ shared subscriptions

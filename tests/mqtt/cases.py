@@ -550,7 +550,7 @@ ERROR_CASES: list[Case] = [
     bad("PUBLISH 5.0 Payload Format Indicator twice", None, V5, b"\x30\x08\x00\x01t\x04\x01\x00\x01\x00",
         ProtocolViolation, PROTOCOL_ERROR),
     bad("PUBLISH 5.0 Topic Alias 0", "MQTT-3.3.2-8", V5, b"\x30\x07\x00\x01t\x03\x23\x00\x00", ProtocolViolation,
-        PROTOCOL_ERROR),
+        ReasonCode.TOPIC_ALIAS_INVALID),
     bad("PUBLISH 5.0 Subscription Identifier 0", None, V5, b"\x30\x06\x00\x01t\x02\x0b\x00", ProtocolViolation,
         PROTOCOL_ERROR),
     bad("PUBLISH 5.0 Subscription Identifier varint of 5 bytes", None, V5,

@@ -367,11 +367,12 @@ class Broker:
                 count += 1
             return count
         targets: dict[str, list[Any]] = {}
+        no_local: Session | None = None
         shared_count = 0
         for node in nodes:
             for clientid, (session, opts) in node.subs.items():
                 if opts.no_local and clientid == message.from_clientid:
-                    session._dropped(message, "no_local")
+                    no_local = session
                     continue
                 qos = min(opts.qos, msg_qos)
                 retain = message.retain and opts.retain_as_published
@@ -392,6 +393,8 @@ class Broker:
                     shared_count += 1
         for session, qos, retain, sub_ids in targets.values():
             session.deliver(message, qos, retain, tuple(sub_ids))
+        if no_local is not None and no_local.clientid not in targets:
+            no_local._dropped(message, "no_local")  # only when no other subscription delivered it
         return len(targets) + shared_count
 
     # ---------------------------------------------------------------- management (API, CLI)

@@ -54,7 +54,8 @@ class Message:
     _topic_bytes: bytes | None = None
 
     def expired(self, now: float) -> bool:
-        return self.expires_at is not None and now >= self.expires_at
+        # Strictly after: a Message Expiry Interval of 0 still allows immediate onward delivery.
+        return self.expires_at is not None and now > self.expires_at
 
     def remaining_expiry(self, now: float) -> int | None:
         if self.expires_at is None:

@@ -125,7 +125,7 @@ class Persister:
                 m = out.message
                 batch.put_message(MessageRecord(
                     client_id=clientid, seq=seq, state=out.state, packet_id=out.packet_id, qos=out.qos,
-                    retain=out.retain, dup=False, topic=m.topic, payload=m.payload,
+                    retain=out.retain, dup=out.dup, topic=m.topic, payload=m.payload,
                     properties=encode_properties(m.properties), meta=_message_meta(m, sub_ids=list(out.sub_ids)),
                     expires_at=_ms(m.expires_at)))
         self._sessions = {}
@@ -201,6 +201,7 @@ def restore(broker: Broker, snapshot: Snapshot) -> None:
         out = Outgoing(message, m.qos, m.retain, tuple(orjson.loads(m.meta).get("sub_ids", ())), m.seq)
         out.state = m.state
         out.packet_id = m.packet_id
+        out.dup = m.dup
         owner.restore_outgoing(out)
     for session in sessions.values():
         broker.adopt_offline_session(session)

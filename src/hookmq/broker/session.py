@@ -32,7 +32,7 @@ QUEUED, AWAITING_ACK, AWAITING_PUBCOMP = 0, 1, 2
 class Outgoing:
     """One message on its way to this session's client."""
 
-    __slots__ = ("message", "packet_id", "qos", "retain", "seq", "state", "sub_ids")
+    __slots__ = ("dup", "message", "packet_id", "qos", "retain", "seq", "state", "sub_ids")
 
     def __init__(self, message: Message, qos: int, retain: bool, sub_ids: tuple[int, ...], seq: int) -> None:
         self.message = message
@@ -42,6 +42,7 @@ class Outgoing:
         self.packet_id: int | None = None
         self.state = QUEUED
         self.seq = seq
+        self.dup = False  # sent before on an earlier connection: resend keeps its packet id and sets DUP
 
 
 class SessionJournal(Protocol):
@@ -95,15 +96,27 @@ class Session:
         self.protocol_version = connection.protocol_version
         self.window = window
         self.disconnected_at = None
+        # The new connection's Receive Maximum bounds the resend too [MQTT-3.3.4-9]: what does not fit goes
+        # back to the head of the queue, in order, and is resent (with DUP) as acknowledgements free slots.
+        budget = window
+        requeue: list[Outgoing] = []
         for out in list(self.inflight.values()):
             if out.state == AWAITING_PUBCOMP:
                 connection.send(encode(Pubrel(packet_id=out.packet_id or 0), self.protocol_version))
-            else:
+                budget -= 1
+            elif budget > 0:
+                budget -= 1
                 data = connection.encode_publish(out, True)
                 if data is None:
                     self._drop_inflight(out, "too_large")
                 else:
                     connection.send(data)
+            else:
+                del self.inflight[out.packet_id]  # type: ignore[arg-type]
+                out.state = QUEUED
+                out.dup = True
+                requeue.append(out)
+        self.queue.extendleft(reversed(requeue))
         self.drain()
 
     def detach(self, now: float) -> None:
@@ -193,12 +206,14 @@ class Session:
             self.broker.hooks.emit(HookEvent.MESSAGE_DELIVERED, conn.client, message, out.qos)
 
     def _start_inflight(self, conn: ConnectionLike, out: Outgoing) -> None:
-        out.packet_id = self._allocate_pid()
+        if out.packet_id is None or out.packet_id in self.inflight:
+            out.packet_id = self._allocate_pid()
+            out.dup = False
         out.state = AWAITING_ACK
         self.inflight[out.packet_id] = out
         if self.persistent:
             self.broker.journal.outgoing_changed(self, out, False)
-        data = conn.encode_publish(out, False)
+        data = conn.encode_publish(out, out.dup)
         if data is None:
             self._drop_inflight(out, "too_large")
             return

@@ -42,17 +42,13 @@ class _SharedGroup:
         self._turn = itertools.count()
 
     def pick(self) -> tuple[Session, SubOptions] | None:
-        """Round robin over members, preferring connected ones (a message for an offline member would wait)."""
-        members = list(self.members.values())
-        if not members:
+        """Round robin over connected members; only when none is connected does an offline one queue it."""
+        members = self.members.values()
+        online = [m for m in members if m[0].connection is not None]
+        candidates = online or list(members)
+        if not candidates:
             return None
-        start = next(self._turn)
-        n = len(members)
-        for k in range(n):
-            candidate = members[(start + k) % n]
-            if candidate[0].connection is not None:
-                return candidate
-        return members[start % n]
+        return candidates[next(self._turn) % len(candidates)]
 
 
 class _Node:

@@ -12,6 +12,7 @@ from struct import Struct
 from typing import Any
 
 from ._errors import MalformedPacket, ProtocolViolation
+from ._reason import ReasonCode
 
 __all__ = [
     "PROPERTY_NAMES",
@@ -262,7 +263,8 @@ def decode_properties(buf: bytes | bytearray, i: int, end: int, packet_kind: str
             val, i = decode_str(buf, i, stop)
             value = (key, val)
         if pid in _NONZERO and value == 0:
-            raise ProtocolViolation(f"{PROPERTY_NAMES[pid]} must not be 0")
+            code = ReasonCode.TOPIC_ALIAS_INVALID if pid == PropertyId.TOPIC_ALIAS else None  # [MQTT-3.3.2-8]
+            raise ProtocolViolation(f"{PROPERTY_NAMES[pid]} must not be 0", code)
         if pid in _REPEATABLE:
             if pid == PropertyId.SUBSCRIPTION_IDENTIFIER and packet_kind == "subscribe" and pid in props:
                 raise ProtocolViolation("SUBSCRIBE carries more than one Subscription Identifier")

@@ -91,6 +91,10 @@ def _check_connect(conn: MqttConnection, packet: Connect) -> int:
         return ReasonCode.BAD_AUTHENTICATION_METHOD
     if packet.will is not None and not is_valid_topic_name(packet.will.topic, settings.max_topic_levels):
         return ReasonCode.TOPIC_NAME_INVALID
+    if packet.will is not None:
+        response_topic = packet.will.properties.get(P.RESPONSE_TOPIC)
+        if response_topic is not None and not is_valid_topic_name(response_topic):
+            return ReasonCode.PROTOCOL_ERROR  # [MQTT-3.1.3-11]
     if packet.will is not None and packet.will.retain and not settings.retain_available:
         return ReasonCode.RETAIN_NOT_SUPPORTED
     if broker.connection_count() > settings.max_connections:

@@ -47,7 +47,7 @@ def handle_publish(conn: MqttConnection, packet: Publish) -> None:
     if props:
         alias = props.get(P.TOPIC_ALIAS)
         if alias is not None:
-            if alias > settings.max_topic_alias:
+            if alias > settings.max_topic_alias:  # 0 is refused by the codec with the same code [MQTT-3.3.2-8]
                 raise ProtocolViolation(f"topic alias {alias} above the maximum", ReasonCode.TOPIC_ALIAS_INVALID)
             if topic:
                 conn.aliases_in[alias] = topic
@@ -57,11 +57,16 @@ def handle_publish(conn: MqttConnection, packet: Publish) -> None:
                     raise ProtocolViolation(f"unknown topic alias {alias}")  # [MQTT-3.3.4-?]
         if P.SUBSCRIPTION_IDENTIFIER in props:
             raise ProtocolViolation("PUBLISH from a client carries a Subscription Identifier")  # [MQTT-3.3.4-6]
+        response_topic = props.get(P.RESPONSE_TOPIC)
+        if response_topic is not None and not is_valid_topic_name(response_topic):
+            raise ProtocolViolation(f"invalid Response Topic {response_topic!r}")  # [MQTT-3.3.2-14]
         interval = props.get(P.MESSAGE_EXPIRY_INTERVAL)
         if interval is not None:
             expires_at = time.time() + interval
         if any(p in props for p in _PER_HOP):
             props = {k: v for k, v in props.items() if k not in _PER_HOP}
+    if not topic:
+        raise ProtocolViolation("empty topic without a Topic Alias")  # MQTT 5 §3.3.2.1
     if not is_valid_topic_name(topic, settings.max_topic_levels):
         raise ProtocolViolation(f"invalid topic name {topic!r}", ReasonCode.TOPIC_NAME_INVALID)  # [MQTT-3.3.2-2]
     if packet.retain and not settings.retain_available:
