@@ -147,9 +147,6 @@ def test_add_to_malformed_file_exits_2(pwfile: Path) -> None:
     assert pwfile.read_text() == "this line has no colon\n"
 
 
-@pytest.mark.xfail(reason="BUG: `hookmq user list/remove` let AuthConfigError from a malformed password file "
-                          "escape (traceback, exit 1) instead of the one-line message and exit 2 of `user add`",
-                   strict=True)
 @pytest.mark.parametrize("command", [["list"], ["remove", "bob"]])
 def test_list_or_remove_on_malformed_file_exits_2(pwfile: Path, command: list[str]) -> None:
     pwfile.write_text("this line has no colon\n")

@@ -135,10 +135,15 @@ def user_add(config: Path | None, path: Path | None, username: str, password: st
 @click.argument("username")
 def user_remove(config: Path | None, path: Path | None, username: str) -> None:
     """Remove a user."""
+    from hookmq.broker.auth import AuthConfigError
+
     pwfile = _password_file(config, path)
-    if not pwfile.remove(username):
-        _fail(f"no user {username!r} in {pwfile.path}")
-    pwfile.save()
+    try:
+        if not pwfile.remove(username):
+            _fail(f"no user {username!r} in {pwfile.path}")
+        pwfile.save()
+    except (AuthConfigError, OSError) as exc:
+        _fail(str(exc))
     click.echo(f"user {username!r} removed")
 
 
@@ -147,5 +152,11 @@ def user_remove(config: Path | None, path: Path | None, username: str) -> None:
 @_file_opt
 def user_list(config: Path | None, path: Path | None) -> None:
     """List usernames."""
-    for name in _password_file(config, path).usernames():
+    from hookmq.broker.auth import AuthConfigError
+
+    try:
+        names = _password_file(config, path).usernames()
+    except (AuthConfigError, OSError) as exc:
+        _fail(str(exc))
+    for name in names:
         click.echo(name)

@@ -111,17 +111,27 @@ def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     tree[path[-1]] = value
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """Settings from ``HOOKMQ_*`` variables, and which variable set each path (for error messages).
+
+    Short aliases apply first and ``HOOKMQ_<SECTION>__<KEY>`` forms after them, so when both name the same
+    setting the explicit form wins whatever the order of the environment. Unknown names are errors: a typo
+    must not silently leave a default in place.
+    """
     tree: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith("HOOKMQ_"):
-            continue
+    origin: dict[tuple[str, ...], str] = {}
+    names = sorted((n for n in environ if n.startswith("HOOKMQ_")), key=lambda n: (n not in ENV_ALIASES, n))
+    for name in names:
         if name in ENV_ALIASES:
-            _set_path(tree, ENV_ALIASES[name], value)
+            path = ENV_ALIASES[name]
         elif "__" in name:
             path = tuple(part.lower() for part in name[len("HOOKMQ_"):].split("__"))
-            _set_path(tree, path, value)
-    return tree
+        else:
+            raise ConfigError(f"environment: unknown variable {name} (use HOOKMQ_<SECTION>__<KEY>, e.g. "
+                              f"HOOKMQ_MQTT__MAX_QUEUE_LEN, or one of {', '.join(sorted(ENV_ALIASES))})")
+        _set_path(tree, path, environ[name])
+        origin[path] = name
+    return tree, origin
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,27 +153,47 @@ def _describe(err: ValidationError, source: str) -> str:
     return f"{source}: {where} = {value!r}: {first['msg']}"
 
 
+def _source_of(loc: tuple[Any, ...], file_source: str, env_origin: dict[tuple[str, ...], str],
+               overrides: Mapping[str, Any] | None) -> str:
+    """Name where the offending value came from: a flag, an environment variable or the file."""
+    path = tuple(str(p) for p in loc)
+    node: Any = overrides or {}
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            break
+        node = node[key]
+    else:
+        return "command line"
+    for length in range(len(path), 0, -1):
+        if path[:length] in env_origin:
+            return f"environment {env_origin[path[:length]]}"
+    return file_source
+
+
 def load_settings(config_file: Path | None = None, environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build the settings from a TOML file, the environment and explicit overrides (CLI flags), in that order.
 
     Raises:
-        ConfigError: the file is missing or not TOML, or a value is invalid; the message names the setting.
+        ConfigError: the file is missing or not TOML, or a value is invalid; the message names the setting
+            and where the bad value came from.
     """
     data: dict[str, Any] = {}
-    source = "config"
+    file_source = "config"
     if config_file is not None:
-        source = str(config_file)
+        file_source = str(config_file)
         try:
             data = tomllib.loads(Path(config_file).read_text())
         except FileNotFoundError:
             raise ConfigError(f"--config {config_file}: file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file}: not valid TOML: {exc}") from None
-    data = _merge(data, _env_overrides(os.environ if environ is None else environ))
+    env_tree, env_origin = _env_overrides(os.environ if environ is None else environ)
+    data = _merge(data, env_tree)
     if overrides:
         data = _merge(data, overrides)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        loc = exc.errors()[0]["loc"]
+        raise ConfigError(_describe(exc, _source_of(loc, file_source, env_origin, overrides))) from None

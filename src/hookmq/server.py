@@ -18,6 +18,8 @@ from aiohttp import web
 
 from hookmq.api.app import create_app
 from hookmq.broker import Broker
+from hookmq.broker.auth import AuthConfigError
+from hookmq.broker.authz import AuthzConfigError
 from hookmq.broker.listeners.tcp import start_tcp
 from hookmq.broker.listeners.ws import start_websocket
 from hookmq.broker.sys_topics import run_sys_publisher
@@ -88,9 +90,10 @@ async def start_node(settings: Settings) -> Node:
         raise StartupError(f"data_dir: cannot use {data_dir}: {exc}") from None
     try:
         broker = Broker(settings, store)
-    except Exception as exc:  # auth/ACL files: their errors already name file and field
+    except (AuthConfigError, AuthzConfigError) as exc:  # their messages already name the file and the field
         store.close()
-        raise ConfigError(str(exc)) from None
+        setting = "authentication.password_file" if isinstance(exc, AuthConfigError) else "authorization.acl_file"
+        raise ConfigError(f"{setting}: {exc}") from None
     await broker.start()
     node = Node(settings, broker)
     lst = settings.listeners
@@ -143,6 +146,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT, then disconnect clients (MQTT 5: 0x8B) and flush state to disk."""
     node = await start_node(settings)
     log.info("listening %s", format_addresses(node.addresses))
+    log.info("restored %d sessions and %d retained messages", len(node.broker.sessions), len(node.broker.retained))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -338,9 +338,10 @@ def test_will_published_when_the_client_dies(broker: BrokerThread, sub: Callable
     will_topic = unique("will")
     watcher = sub("-V", version, "-q", "2", "-t", will_topic, "-C", "1", "-F", "%t|%q|%p")
     watcher.wait_subscribed(will_topic)
-    dying = sub("-V", version, "-t", unique("idle"), "--will-topic", will_topic, "--will-payload", "bye now",
+    idle = unique("idle")
+    dying = sub("-V", version, "-t", idle, "--will-topic", will_topic, "--will-payload", "bye now",
                 "--will-qos", "1", client_id="dying-" + uuid.uuid4().hex[:6])
-    dying.wait_subscribed()
+    dying.wait_subscribed(idle)
     dying.proc.kill()  # SIGKILL: no DISCONNECT, the kernel just closes the socket
     assert watcher.output() == f"{will_topic}|1|bye now\n".encode()
 
@@ -364,9 +365,9 @@ def test_no_will_after_a_normal_disconnect(broker: BrokerThread, sub: Callable[.
 def test_retained_will(broker: BrokerThread, sub: Callable[..., Sub]) -> None:
     will_topic = unique("will")
     cid = "dying-" + uuid.uuid4().hex[:6]
-    dying = sub("-t", unique("idle"), "--will-topic", will_topic, "--will-payload", "offline", "--will-retain",
-                client_id=cid)
-    dying.wait_subscribed()
+    idle = unique("idle")
+    dying = sub("-t", idle, "--will-topic", will_topic, "--will-payload", "offline", "--will-retain", client_id=cid)
+    dying.wait_subscribed(idle)
     dying.proc.kill()
     wait_for(lambda: broker.call(lambda: cid not in broker.broker.sessions), message="session ended")
     later = sub("-t", will_topic, "-C", "1", "-F", "%r|%p")

@@ -25,7 +25,7 @@ from tests.helpers import BrokerThread, wait_for
 
 V311 = mqtt.MQTTv311
 V5 = mqtt.MQTTv5
-TIMEOUT = 10.0
+TIMEOUT = 5.0
 BINARY = bytes(range(256)) + b"\x00\x00\xff\xfe" + "é✓".encode() + b"\r\n\x00"
 
 

@@ -56,7 +56,8 @@ class Broker:
         self._offline: dict[str, Session] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         authn = settings.authentication
-        self.password_file = PasswordFile(authn.password_file) if authn.password_file else None
+        # Loaded now so a missing or malformed file stops the start, not the first CONNECT.
+        self.password_file = PasswordFile.open_existing(authn.password_file) if authn.password_file else None
         authz = settings.authorization
         acl = Acl.load(authz.acl_file) if authz.acl_file else None
         self.authorizer = Authorizer(acl, authz.no_match, authz.deny_action, authz.cache_max_size)
@@ -70,7 +71,6 @@ class Broker:
         restore(self, snapshot)
         self.journal.start()
         self._tasks.append(asyncio.ensure_future(self._sweep()))
-        log.info("restored %d sessions and %d retained messages", len(self.sessions), len(self.retained))
 
     async def stop(self) -> None:
         """Disconnect everyone (MQTT 5 clients get 0x8B), then flush state to disk."""

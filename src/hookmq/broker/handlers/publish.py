@@ -79,6 +79,7 @@ def handle_publish(conn: MqttConnection, packet: Publish) -> None:
             return
         if len(session.awaiting_rel) >= settings.receive_maximum:
             # [MQTT-3.3.4-9] the client sent more unacknowledged QoS 2 PUBLISHes than we allowed.
+            _report_dropped(conn, packet, topic, "receive_maximum_exceeded")
             raise ProtocolViolation("receive maximum exceeded", ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
 
     if topic.startswith("$SYS") or not broker.authorize(conn, "publish", topic):
@@ -107,14 +108,21 @@ def _duplicate_qos2(conn: MqttConnection, packet: Publish, topic: str) -> None:
     if packet.dup:
         conn.send(encode(Pubrec(packet_id=packet.packet_id or 0), conn.protocol_version))
         return
-    broker = conn.broker
     conn.send(encode(Pubrec(packet_id=packet.packet_id or 0, reason_code=ReasonCode.PACKET_IDENTIFIER_IN_USE),
                      conn.protocol_version))
+    _report_dropped(conn, packet, topic, "packet_identifier_inuse")
+
+
+def _report_dropped(conn: MqttConnection, packet: Publish, topic: str, reason: str) -> None:
+    """Tell hooks about a PUBLISH refused before routing (EMQX's message.dropped reasons)."""
+    broker = conn.broker
+    broker.stats.messages_dropped += 1
     if broker.hooks.wants(HookEvent.MESSAGE_DROPPED):
         client = conn.client
-        message = Message(broker.next_message_id(), topic, packet.payload, 2, packet.retain, packet.properties,
-                          client.clientid, client.username, client.peername, int(time.time() * 1000))
-        broker.hooks.emit(HookEvent.MESSAGE_DROPPED, message, "packet_identifier_inuse")
+        message = Message(broker.next_message_id(), topic, packet.payload, packet.qos, packet.retain,
+                          packet.properties, client.clientid, client.username, client.peername,
+                          int(time.time() * 1000))
+        broker.hooks.emit(HookEvent.MESSAGE_DROPPED, message, reason)
 
 
 def _denied(conn: MqttConnection, qos: int, packet_id: int | None, v5: bool) -> None:
