@@ -14,7 +14,6 @@ from hookmq.mqtt import (
     Disconnect,
     Pingreq,
     Pingresp,
-    ProtocolVersion,
     Puback,
     Pubcomp,
     Publish,
@@ -26,12 +25,10 @@ from hookmq.mqtt import (
     Will,
     encode,
 )
-from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
+from tests.broker.support import V5, V311, StartBroker, each_version, open_watcher, session_gone
+from tests.helpers import BrokerThread, raw_client, wait_for
 
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-StartBroker = Callable[..., BrokerThread]
-VERSIONS = pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
+VERSIONS = each_version()
 
 
 @pytest.fixture
@@ -82,7 +79,7 @@ def test_bad_credentials_are_refused(start_broker: StartBroker, passwd: Path, ve
     0x04 (3.1.1), Session Present 0, then the server closes the connection [MQTT-3.2.2-5]."""
     bt = start_broker(authentication={"allow_anonymous": False, "password_file": str(passwd)})
     assert connect(bt, version, "c1", username, password) == [Connack(session_present=False, reason_code=code)]
-    assert bt.call(lambda: "c1" not in bt.broker.sessions)
+    assert session_gone(bt, "c1")
 
 
 @pytest.mark.parametrize(("version", "code"), [(V311, 0x05), (V5, 0x87)], ids=["3.1.1", "5"])
@@ -201,15 +198,6 @@ def acl_broker(start_broker: StartBroker, tmp_path: Path) -> Callable[..., Broke
     return start
 
 
-def subscriber(bt: BrokerThread, topic_filter: str) -> RawClient:
-    c = RawClient(bt.port, V5)
-    c.connect(f"sub-{topic_filter.replace('/', '-').replace('#', 'all')}")
-    c.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter=topic_filter, qos=1),)))
-    ack = c.recv()
-    assert ack == Suback(packet_id=1, reason_codes=(1,)), ack
-    return c
-
-
 @pytest.mark.parametrize(("version", "denied"), [(V311, 0x80), (V5, 0x87)], ids=["3.1.1", "5"])
 def test_denied_subscription_gets_the_failure_code(acl_broker: Callable[..., BrokerThread], version: int,
                                                    denied: int) -> None:
@@ -236,7 +224,7 @@ def test_denied_publish_is_dropped_and_acknowledged(acl_broker: Callable[..., Br
     'denied') gets a normal acknowledgement so it does not retransmit forever."""
     bt = acl_broker()
     code = 0x87 if version == V5 else 0
-    sub = subscriber(bt, "readonly/#")
+    sub = open_watcher(bt, "readonly/#")
     try:
         with raw_client(bt.port, version) as c:
             c.connect("writer")
@@ -261,7 +249,7 @@ def test_denied_publish_is_dropped_and_acknowledged(acl_broker: Callable[..., Br
 def test_deny_action_disconnect_closes_on_denied_publish(acl_broker: Callable[..., BrokerThread], version: int,
                                                          expected: list[object]) -> None:
     bt = acl_broker("disconnect")
-    sub = subscriber(bt, "readonly/#")
+    sub = open_watcher(bt, "readonly/#")
     try:
         with raw_client(bt.port, version) as c:
             c.connect("rebel")
@@ -281,12 +269,12 @@ def test_deny_action_disconnect_closes_on_denied_subscribe(acl_broker: Callable[
         c.connect("snoop")
         c.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="secret/#", qos=1),)))
         assert c.recv_until_closed() == expected
-    assert bt.call(lambda: "snoop" not in bt.broker.sessions)
+    assert session_gone(bt, "snoop")
 
 
 def test_allowed_traffic_is_unaffected_by_deny_action_disconnect(acl_broker: Callable[..., BrokerThread]) -> None:
     bt = acl_broker("disconnect")
-    sub = subscriber(bt, "public/#")
+    sub = open_watcher(bt, "public/#")
     try:
         with raw_client(bt.port, V5) as c:
             c.connect("citizen")
@@ -301,7 +289,7 @@ def test_allowed_traffic_is_unaffected_by_deny_action_disconnect(acl_broker: Cal
 def test_clientid_substitution(acl_broker: Callable[..., BrokerThread]) -> None:
     """%c in an ACL rule is the publishing client's id: c1 may publish under clients/c1/ only."""
     bt = acl_broker()
-    sub = subscriber(bt, "clients/#")
+    sub = open_watcher(bt, "clients/#")
     try:
         with raw_client(bt.port, V5) as c:
             c.connect("c1")
@@ -337,11 +325,11 @@ def test_username_substitution(start_broker: StartBroker, passwd: Path, tmp_path
 def test_will_to_a_denied_topic_is_not_published(acl_broker: Callable[..., BrokerThread]) -> None:
     """The will is published with the client's own permissions, so it cannot bypass the ACL."""
     bt = acl_broker()
-    sub = subscriber(bt, "readonly/#")
+    sub = open_watcher(bt, "readonly/#")
     try:
         with raw_client(bt.port, V5) as c:
             c.connect("sly", will=Will(topic="readonly/will", payload=b"x", qos=1))
-        wait_for(lambda: bt.call(lambda: "sly" not in bt.broker.sessions))
+        wait_for(lambda: session_gone(bt, "sly"))
         sub.expect_silence(0.2)
     finally:
         sub.close()

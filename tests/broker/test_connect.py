@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -18,44 +17,24 @@ from hookmq.mqtt import (
     Disconnect,
     Pingreq,
     Pingresp,
-    PropertyId,
-    ProtocolVersion,
     Puback,
     Publish,
-    Suback,
     Subscribe,
     Subscription,
     encode,
 )
-from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
-
-V31 = ProtocolVersion.MQTT_3_1
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
-
-
-def subscribe(client: RawClient, topic_filter: str, qos: int = 0, packet_id: int = 1) -> Suback:
-    client.send(Subscribe(packet_id=packet_id, subscriptions=(Subscription(topic_filter=topic_filter, qos=qos),)))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack
-
-
-def assert_round_trip(sub: RawClient, pub: RawClient, topic: str) -> None:
-    """``sub`` is subscribed to ``topic`` at QoS 1: a QoS 1 PUBLISH from ``pub`` reaches it."""
-    pub.send(Publish(topic=topic, payload=b"ping", qos=1, packet_id=9))
-    ack = pub.recv()
-    assert isinstance(ack, Puback) and ack.packet_id == 9 and ack.reason_code == 0, ack
-    got = sub.recv()
-    assert isinstance(got, Publish) and got.topic == topic and got.payload == b"ping", got
-    sub.send(Puback(packet_id=got.packet_id or 0))
-
-
-def connection_count(bt: BrokerThread) -> int:
-    return bt.call(bt.broker.connection_count)
-
+from tests.broker.support import (
+    V5,
+    V31,
+    V311,
+    P,
+    StartBroker,
+    assert_round_trip,
+    connection_count,
+    session_gone,
+    subscribe,
+)
+from tests.helpers import BrokerThread, raw_client, wait_for
 
 # ------------------------------------------------------------------------------------------------ CONNACK
 
@@ -117,7 +96,7 @@ def test_v5_empty_client_id_gets_an_assigned_client_identifier(broker: BrokerThr
         assert broker.call(lambda: sorted(c for c in (id_a, id_b) if c in broker.broker.sessions)) == sorted(
             [id_a, id_b])
         # both connections stay usable (neither took the other over)
-        subscribe(a, "assigned/t", qos=1)
+        subscribe(a, ("assigned/t", 1))
         assert_round_trip(a, b, "assigned/t")
 
 
@@ -128,7 +107,7 @@ def test_v311_empty_client_id_with_clean_session_is_accepted(broker: BrokerThrea
         assert ack == Connack(session_present=False, reason_code=0)
         assert b.connect("", clean_start=True).reason_code == 0
         # two clients without ids are two distinct sessions: the second did not take the first over
-        subscribe(a, "anon/t", qos=1)
+        subscribe(a, ("anon/t", 1))
         assert_round_trip(a, b, "anon/t")
         assert connection_count(broker) == 2
 
@@ -200,7 +179,7 @@ def test_first_packet_must_be_connect(broker: BrokerThread, first: object) -> No
             raw_client(broker.port, V311) as pub:
         sub.connect("bystander-sub")
         pub.connect("bystander-pub")
-        subscribe(sub, "still/works", qos=1)
+        subscribe(sub, ("still/works", 1))
         bad.send(first)  # type: ignore[arg-type]
         assert bad.recv_until_closed() == []
         assert_round_trip(sub, pub, "still/works")
@@ -214,7 +193,7 @@ def test_second_connect_is_a_protocol_error(broker: BrokerThread, version: int, 
         c.connect("twice")
         c.send(Connect(protocol_version=version, client_id="twice"))
         assert c.recv_until_closed() == expected
-    wait_for(lambda: broker.call(lambda: "twice" not in broker.broker.sessions), message="session ended")
+    wait_for(lambda: session_gone(broker, "twice"), message="session ended")
 
 
 @pytest.mark.parametrize("level", [2, 6, 255])
@@ -237,7 +216,7 @@ def test_v5_authentication_method_gets_bad_authentication_method(broker: BrokerT
         packets = c.recv_until_closed()
         assert len(packets) == 1 and isinstance(packets[0], Connack), packets
         assert packets[0].reason_code == 0x8C and packets[0].session_present is False
-    assert broker.call(lambda: "scram" not in broker.broker.sessions)
+    assert session_gone(broker, "scram")
 
 
 def test_mqtt31_client_connects_subscribes_and_publishes(broker: BrokerThread) -> None:
@@ -246,11 +225,11 @@ def test_mqtt31_client_connects_subscribes_and_publishes(broker: BrokerThread) -
         ack = old.connect("legacy-31")
         assert ack == Connack(session_present=False, reason_code=0)
         assert broker.call(lambda: broker.broker.sessions["legacy-31"].client.proto_name) == "MQIsdp"
-        assert subscribe(old, "legacy/#", qos=1).reason_codes == (1,)
+        assert subscribe(old, ("legacy/#", 1)) == (1,)
         new.connect("modern")
         # 5 -> 3.1
         assert_round_trip(old, new, "legacy/a")
-        subscribe(new, "legacy/#", qos=1)
+        subscribe(new, ("legacy/#", 1))
         # 3.1 -> 5
         old.send(Publish(topic="legacy/b", payload=b"from31", qos=1, packet_id=3))
         got = new.recv()

@@ -9,25 +9,20 @@ from typing import Any
 import pytest
 
 from hookmq.broker import ClientInfo, Hook, HookEvent, Message
-from hookmq.mqtt import (
-    Connect,
-    Disconnect,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Publish,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsubscribe,
-    encode,
+from hookmq.mqtt import Connect, Disconnect, Puback, Publish, Subscribe, Subscription, Unsubscribe, encode
+from tests.broker.support import (
+    V5,
+    V311,
+    P,
+    StartBroker,
+    connection_count,
+    each_version,
+    persistent,
+    recv_publish,
+    subscribe_granted,
 )
-from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
+from tests.helpers import BrokerThread, raw_client, wait_for
 
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
 Event = tuple[Any, ...]
 
 
@@ -106,18 +101,6 @@ def hooked(start_broker: StartBroker) -> Callable[..., tuple[BrokerThread, Recor
     return start
 
 
-def subscribe(client: RawClient, topic_filter: str, qos: int = 1, **options: Any) -> None:
-    client.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter=topic_filter, qos=qos, **options),)))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.reason_codes == (qos,), ack
-
-
-def recv_publish(client: RawClient) -> Publish:
-    packet = client.recv()
-    assert isinstance(packet, Publish), packet
-    return packet
-
-
 def disconnect_reason(recorder: Recorder, clientid: str) -> str:
     found = wait_for(lambda: [e for e in recorder.of(clientid) if e[0] == "disconnected"],
                      message=f"disconnected event of {clientid}")
@@ -128,13 +111,13 @@ def disconnect_reason(recorder: Recorder, clientid: str) -> str:
 # ------------------------------------------------------------------------------------------------ the flow
 
 
-@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
+@each_version()
 def test_connect_subscribe_publish_disconnect_flow(hooked: Callable[..., tuple[BrokerThread, Recorder]],
                                                    version: int) -> None:
     bt, rec = hooked()
     with raw_client(bt.port, version) as sub, raw_client(bt.port, version) as pub:
         sub.connect("h-sub", keep_alive=30)
-        subscribe(sub, "flow/#", qos=1)
+        subscribe_granted(sub, "flow/#", qos=1)
         pub.connect("h-pub", keep_alive=40)
         pub.send(Publish(topic="flow/a", payload=b"one", qos=1, packet_id=1))
         assert isinstance(pub.recv(), Puback)
@@ -186,7 +169,7 @@ def test_refused_connect_announces_authn_and_connack_only(hooked: Callable[..., 
     ]
 
 
-@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
+@each_version()
 def test_refused_connect_with_pipelined_packets_announces_one_connack(
         hooked: Callable[..., tuple[BrokerThread, Recorder]], version: int) -> None:
     """Packets pipelined behind a refused CONNECT are never processed [MQTT-3.2.2-5] (MQTT 5 [MQTT-3.2.2-7]),
@@ -200,14 +183,14 @@ def test_refused_connect_with_pipelined_packets_announces_one_connack(
         assert len(packets) == 1, packets
     wait_for(lambda: rec.named("connack"))
     assert [e[0] for e in rec.of("h-pipe")] == ["check_authn_complete", "connack"]
-    assert bt.call(bt.broker.connection_count) == 0
+    assert connection_count(bt) == 0
 
 
 def test_qos0_delivery_has_no_acked_event(hooked: Callable[..., tuple[BrokerThread, Recorder]]) -> None:
     bt, rec = hooked()
     with raw_client(bt.port, V5) as sub, raw_client(bt.port, V5) as pub:
         sub.connect("q0-sub")
-        subscribe(sub, "q0/t", qos=0)
+        subscribe_granted(sub, "q0/t", qos=0)
         pub.connect("q0-pub")
         pub.send(Publish(topic="q0/t", payload=b"fire and forget"))
         recv_publish(sub)
@@ -220,7 +203,7 @@ def test_unsubscribed_event(hooked: Callable[..., tuple[BrokerThread, Recorder]]
     bt, rec = hooked()
     with raw_client(bt.port, V5) as c:
         c.connect("h-unsub")
-        subscribe(c, "u/t", qos=0)
+        subscribe_granted(c, "u/t", qos=0)
         c.send(Unsubscribe(packet_id=2, topic_filters=("u/t", "never/subscribed")))
         c.recv()
         wait_for(lambda: rec.named("unsubscribed"))
@@ -236,9 +219,9 @@ def test_delivery_dropped_no_local(hooked: Callable[..., tuple[BrokerThread, Rec
     bt, rec = hooked()
     with raw_client(bt.port, V5) as me, raw_client(bt.port, V5) as other:
         me.connect("h-nl")
-        subscribe(me, "nl/t", qos=1, no_local=True)
+        subscribe_granted(me, "nl/t", qos=1, no_local=True)
         other.connect("h-other")
-        subscribe(other, "nl/t", qos=1)
+        subscribe_granted(other, "nl/t", qos=1)
         me.send(Publish(topic="nl/t", payload=b"echo?", qos=1, packet_id=1))
         assert me.recv() == Puback(packet_id=1)
         assert recv_publish(other).payload == b"echo?"
@@ -250,7 +233,7 @@ def test_delivery_dropped_queue_full(hooked: Callable[..., tuple[BrokerThread, R
     bt, rec = hooked(mqtt={"max_queue_len": 1})
     with raw_client(bt.port, V5) as sub, raw_client(bt.port, V5) as pub:
         sub.connect("h-slow", properties={P.RECEIVE_MAXIMUM: 1})
-        subscribe(sub, "qf/t", qos=1)
+        subscribe_granted(sub, "qf/t", qos=1)
         pub.connect("h-fast")
         for n in range(3):  # one in flight, one queued, one dropped
             pub.send(Publish(topic="qf/t", payload=b"m%d" % n, qos=1, packet_id=n + 1))
@@ -268,7 +251,7 @@ def test_delivery_dropped_queue_full(hooked: Callable[..., tuple[BrokerThread, R
 # ------------------------------------------------------------------------------------------------ reasons
 
 
-@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
+@each_version()
 def test_disconnected_reason_kicked(hooked: Callable[..., tuple[BrokerThread, Recorder]], version: int) -> None:
     bt, rec = hooked()
     with raw_client(bt.port, version) as c:
@@ -285,7 +268,7 @@ def test_disconnected_reason_takeover(hooked: Callable[..., tuple[BrokerThread, 
                                       reason: str) -> None:
     bt, rec = hooked()
     with raw_client(bt.port, V5) as old, raw_client(bt.port, V5) as new:
-        old.connect("h-twin", clean_start=False, properties={P.SESSION_EXPIRY_INTERVAL: 60})
+        old.connect("h-twin", **persistent(V5, expiry=60))
         new.connect("h-twin", clean_start=clean_start, properties={P.SESSION_EXPIRY_INTERVAL: 60})
         old.recv_until_closed()
         assert disconnect_reason(rec, "h-twin") == reason
@@ -346,7 +329,7 @@ def test_a_hook_that_raises_does_not_break_mqtt(hooked: Callable[..., tuple[Brok
     bt.call(bt.broker.hooks.add, after)
     with raw_client(bt.port, V5) as sub, raw_client(bt.port, V311) as pub:
         assert sub.connect("x-sub").reason_code == 0
-        subscribe(sub, "x/t", qos=1)
+        subscribe_granted(sub, "x/t", qos=1)
         pub.connect("x-pub")
         pub.send(Publish(topic="x/t", payload=b"survives", qos=1, packet_id=1))
         assert pub.recv() == Puback(packet_id=1)

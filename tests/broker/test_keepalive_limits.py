@@ -4,7 +4,6 @@ receive maximum (both directions), max_connections, max_topic_levels."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -14,8 +13,6 @@ from hookmq.mqtt import (
     Disconnect,
     Pingreq,
     Pingresp,
-    PropertyId,
-    ProtocolVersion,
     Puback,
     Pubcomp,
     Publish,
@@ -25,36 +22,8 @@ from hookmq.mqtt import (
     Subscribe,
     Subscription,
 )
-from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
-
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
-
-
-def subscribe(client: RawClient, topic_filter: str, qos: int = 1, packet_id: int = 1) -> Suback:
-    client.send(Subscribe(packet_id=packet_id, subscriptions=(Subscription(topic_filter=topic_filter, qos=qos),)))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack
-
-
-def publish_qos1(client: RawClient, topic: str, payload: bytes, packet_id: int = 1) -> None:
-    client.send(Publish(topic=topic, payload=payload, qos=1, packet_id=packet_id))
-    ack = client.recv()
-    assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-
-
-def recv_publish(client: RawClient, timeout: float | None = None) -> Publish:
-    packet = client.recv(timeout)
-    assert isinstance(packet, Publish), packet
-    return packet
-
-
-def connection_count(bt: BrokerThread) -> int:
-    return bt.call(bt.broker.connection_count)
-
+from tests.broker.support import V5, V311, P, StartBroker, connection_count, publish, recv_publish, subscribe
+from tests.helpers import BrokerThread, raw_client, wait_for
 
 # ------------------------------------------------------------------------------------------------ keep alive
 
@@ -121,7 +90,7 @@ def test_packet_above_max_packet_size_is_refused(start_broker: StartBroker, vers
     bt = start_broker(mqtt={"max_packet_size": 128})
     with raw_client(bt.port, version) as c, raw_client(bt.port, V5) as sub:
         sub.connect("size-sub")
-        subscribe(sub, "big/#", qos=0)
+        subscribe(sub, ("big/#", 0))
         c.connect("big")
         header = 5 if version == V5 else 4  # fixed header (2) + topic length (2) + empty properties (v5: 1)
         fits = 128 - header - len("big/t")
@@ -146,13 +115,13 @@ def test_messages_bigger_than_the_client_maximum_packet_size_are_not_sent(broker
     Maximum Packet Size; it discards them as if sent, and later messages still flow."""
     with raw_client(broker.port, V5) as small, raw_client(broker.port, V5) as pub:
         small.connect("small", properties={P.MAXIMUM_PACKET_SIZE: 64})
-        subscribe(small, "mps/#", qos=1)
+        subscribe(small, ("mps/#", 1))
         pub.connect("mps-pub")
         before = broker.call(lambda: broker.broker.stats.deliveries_dropped)
-        publish_qos1(pub, "mps/t", b"a" * 10, packet_id=1)
-        publish_qos1(pub, "mps/t", b"b" * 100, packet_id=2)  # 100 > 64: never sent
+        publish(pub, "mps/t", b"a" * 10, qos=1, packet_id=1)
+        publish(pub, "mps/t", b"b" * 100, qos=1, packet_id=2)  # 100 > 64: never sent
         pub.send(Publish(topic="mps/t", payload=b"c" * 100))  # QoS 0 too big as well
-        publish_qos1(pub, "mps/t", b"d" * 10, packet_id=3)
+        publish(pub, "mps/t", b"d" * 10, qos=1, packet_id=3)
         got = [recv_publish(small), recv_publish(small)]
         assert [p.payload for p in got] == [b"a" * 10, b"d" * 10]
         for p in got:
@@ -200,10 +169,10 @@ def test_server_respects_the_client_receive_maximum_for_qos1(broker: BrokerThrea
     unacknowledged; each PUBACK lets the next one through, in order."""
     with raw_client(broker.port, V5) as sub, raw_client(broker.port, V5) as pub:
         sub.connect("slow", properties={P.RECEIVE_MAXIMUM: 2})
-        subscribe(sub, "flow/t", qos=1)
+        subscribe(sub, ("flow/t", 1))
         pub.connect("flow-pub")
         for n in range(6):
-            publish_qos1(pub, "flow/t", f"m{n}".encode(), packet_id=n + 1)
+            publish(pub, "flow/t", f"m{n}".encode(), qos=1, packet_id=n + 1)
         window = [recv_publish(sub), recv_publish(sub)]
         sub.expect_silence(0.2)
         received = list(window)
@@ -224,10 +193,10 @@ def test_max_inflight_caps_the_window_below_the_client_receive_maximum(start_bro
     bt = start_broker(mqtt={"max_inflight": 2})
     with raw_client(bt.port, V311) as sub, raw_client(bt.port, V311) as pub:
         sub.connect("inflight")
-        subscribe(sub, "inf/t", qos=1)
+        subscribe(sub, ("inf/t", 1))
         pub.connect("inf-pub")
         for n in range(4):
-            publish_qos1(pub, "inf/t", f"m{n}".encode(), packet_id=n + 1)
+            publish(pub, "inf/t", f"m{n}".encode(), qos=1, packet_id=n + 1)
         first = [recv_publish(sub), recv_publish(sub)]
         sub.expect_silence(0.2)
         for p in first:
@@ -240,7 +209,7 @@ def test_server_counts_qos2_against_receive_maximum_until_pubcomp(broker: Broker
     """MQTT 5 4.9: the send quota is returned on PUBCOMP (not on PUBREC) for QoS 2."""
     with raw_client(broker.port, V5) as sub, raw_client(broker.port, V5) as pub:
         sub.connect("slow2", properties={P.RECEIVE_MAXIMUM: 1})
-        subscribe(sub, "flow2/t", qos=2)
+        subscribe(sub, ("flow2/t", 2))
         pub.connect("flow2-pub")
         for pid, payload in ((1, b"a"), (2, b"b")):
             pub.send(Publish(topic="flow2/t", payload=payload, qos=2, packet_id=pid))
@@ -301,6 +270,6 @@ def test_max_topic_levels_for_publish(start_broker: StartBroker, version: int, e
     bt = start_broker(mqtt={"max_topic_levels": 3})
     with raw_client(bt.port, version) as c:
         c.connect("deep")
-        publish_qos1(c, "a/b/c", b"three levels is fine")
+        publish(c, "a/b/c", b"three levels is fine", qos=1)
         c.send(Publish(topic="a/b/c/d", payload=b"four is not", qos=1, packet_id=2))
         assert c.recv_until_closed() == expected

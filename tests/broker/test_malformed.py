@@ -8,29 +8,25 @@ connected to the same broker keep publishing and receiving normally.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from hookmq.mqtt import (
-    Disconnect,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Publish,
-    Suback,
-    Subscribe,
-    Subscription,
-    Will,
-    encode_properties,
+from hookmq.mqtt import Disconnect, Puback, Publish, Suback, Subscribe, Subscription, Will, encode_properties
+from tests.broker.support import (
+    V5,
+    V311,
+    P,
+    StartBroker,
+    assert_round_trip,
+    connection_count,
+    each_version,
+    offline,
+    persistent,
+    session_gone,
 )
 from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
 
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
 MAX_ALIAS = 5
 
 
@@ -145,12 +141,8 @@ CASES = [
 
 
 def bystander_round_trip(sub: RawClient, pub: RawClient, n: int) -> None:
-    pub.send(Publish(topic="bystander/t", payload=f"still fine {n}".encode(), qos=1, packet_id=n))
-    ack = pub.recv()
-    assert isinstance(ack, Puback) and ack.packet_id == n and ack.reason_code == 0, ack
-    got = sub.recv()
-    assert isinstance(got, Publish) and got.payload == f"still fine {n}".encode(), got
-    sub.send(Puback(packet_id=got.packet_id or 0))
+    """Message ``n`` between the two bystanders still flows (they share the broker with the offender)."""
+    assert_round_trip(sub, pub, "bystander/t", f"still fine {n}".encode(), packet_id=n)
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
@@ -177,13 +169,13 @@ def test_bad_input_closes_only_the_offending_connection(start_broker: StartBroke
         will = sub.recv()
         assert isinstance(will, Publish) and will.topic == "will/offender", will
         sub.send(Puback(packet_id=will.packet_id or 0))
-        wait_for(lambda: bt.call(lambda: "offender" not in bt.broker.sessions), message="offender forgotten")
+        wait_for(lambda: session_gone(bt, "offender"), message="offender forgotten")
         for n in (2, 3):
             bystander_round_trip(sub, pub, n)
-        assert bt.call(bt.broker.connection_count) == 2
+        assert connection_count(bt) == 2
 
 
-@pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
+@each_version()
 def test_bad_connect_closes_without_affecting_others(broker: BrokerThread, version: int) -> None:
     """A CONNECT that cannot be parsed (reserved flag set [MQTT-3.1.2-3], will QoS 3 [MQTT-3.1.2-12], will
     flags without a will [MQTT-3.1.2-11/13], unknown protocol name [MQTT-3.1.2-1]) just closes that socket."""
@@ -229,15 +221,14 @@ def test_topic_alias_is_resolved_within_a_connection(broker: BrokerThread) -> No
 def test_topic_alias_mappings_do_not_survive_a_reconnect(broker: BrokerThread) -> None:
     """[MQTT-3.3.2-7] Topic Alias mappings exist only within one network connection, even when the session
     is resumed; using the old alias on a new connection is a Protocol Error (0x82)."""
-    props = {P.SESSION_EXPIRY_INTERVAL: 60}
     with raw_client(broker.port, V5) as pub:
-        pub.connect("alias-again", clean_start=False, properties=props)
+        pub.connect("alias-again", **persistent(V5, expiry=60))
         pub.send(Publish(topic="alias/t", payload=b"1", qos=1, packet_id=1, properties={P.TOPIC_ALIAS: 1}))
         assert isinstance(pub.recv(), Puback)
         pub.send(Disconnect())
         pub.recv_until_closed()
-    wait_for(lambda: broker.call(lambda: broker.broker.sessions["alias-again"].connection is None))
+    wait_for(lambda: offline(broker, "alias-again"))
     with raw_client(broker.port, V5) as pub:
-        assert pub.connect("alias-again", clean_start=False, properties=props).session_present is True
+        assert pub.connect("alias-again", **persistent(V5, expiry=60)).session_present is True
         pub.send(Publish(topic="", payload=b"2", qos=1, packet_id=2, properties={P.TOPIC_ALIAS: 1}))
         assert pub.recv_until_closed() == [Disconnect(reason_code=PROTOCOL)]

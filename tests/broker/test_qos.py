@@ -10,114 +10,37 @@ already queued for that client, so everything before the PINGRESP is all there i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
 from hookmq.mqtt import (
     Disconnect,
-    Packet,
     Pingreq,
     Pingresp,
-    ProtocolVersion,
     Puback,
     Pubcomp,
     Publish,
     Pubrec,
     Pubrel,
     ReasonCode,
-    Suback,
-    Subscribe,
-    Subscription,
     Unsuback,
     Unsubscribe,
 )
+from tests.broker.support import (
+    V5,
+    V311,
+    OpenClient,
+    acknowledge,
+    drain,
+    each_version,
+    offline,
+    persistent,
+    ping_sync,
+    publish,
+    subscribe,
+)
 from tests.helpers import BrokerThread, RawClient, wait_for
 
-V3 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-VERSIONS = [pytest.param(V3, id="v311"), pytest.param(V5, id="v5")]
-
-OpenClient = Callable[..., RawClient]
-
-
-@pytest.fixture
-def clients() -> Iterator[OpenClient]:
-    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
-    opened: list[RawClient] = []
-
-    def open_client(port: int, client_id: str, version: int = V3, **kw: Any) -> RawClient:
-        client = RawClient(port, version)
-        opened.append(client)
-        ack = client.connect(client_id, **kw)
-        assert ack.reason_code == 0, ack
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def subscribe(client: RawClient, *subs: tuple[str, int] | Subscription, packet_id: int = 1) -> tuple[int, ...]:
-    items = tuple(s if isinstance(s, Subscription) else Subscription(topic_filter=s[0], qos=s[1]) for s in subs)
-    client.send(Subscribe(packet_id=packet_id, subscriptions=items))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack.reason_codes
-
-
-def publish(client: RawClient, topic: str, payload: bytes = b"", qos: int = 0, packet_id: int = 1,
-            **kw: Any) -> None:
-    """Publish and complete the QoS flow, so the message has been routed when this returns."""
-    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None, **kw))
-    if qos == 0:
-        sync(client)
-    elif qos == 1:
-        ack = client.recv()
-        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-    else:
-        rec = client.recv()
-        assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
-        client.send(Pubrel(packet_id=packet_id))
-        assert client.recv() == Pubcomp(packet_id=packet_id)
-
-
-def sync(client: RawClient) -> None:
-    """Round trip a PINGREQ: everything this client sent before has been handled by the broker."""
-    client.send(Pingreq())
-    got = client.recv()
-    assert isinstance(got, Pingresp), got
-
-
-def ack(client: RawClient, packet: Packet) -> None:
-    if isinstance(packet, Publish) and packet.qos == 1:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Publish) and packet.qos == 2:
-        client.send(Pubrec(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Pubrel):
-        client.send(Pubcomp(packet_id=packet.packet_id))
-
-
-def drain(client: RawClient) -> list[Publish]:
-    """Every PUBLISH the broker has already sent to ``client``, acknowledged (QoS 2 up to PUBCOMP)."""
-    client.send(Pingreq())
-    out: list[Publish] = []
-    awaiting_rel: set[int | None] = set()
-    pinged = False
-    while not pinged or awaiting_rel:
-        packet = client.recv()
-        ack(client, packet)
-        if isinstance(packet, Pingresp):
-            pinged = True
-        elif isinstance(packet, Pubrel):
-            awaiting_rel.discard(packet.packet_id)
-        else:
-            assert isinstance(packet, Publish), packet
-            out.append(packet)
-            if packet.qos == 2:
-                awaiting_rel.add(packet.packet_id)
-    return out
+VERSIONS = each_version(ids=("v311", "v5"))
 
 
 def inflight(bt: BrokerThread, clientid: str) -> set[int]:
@@ -127,7 +50,7 @@ def inflight(bt: BrokerThread, clientid: str) -> set[int]:
 # --------------------------------------------------------------------------------------------- client -> broker
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos0_publish_is_not_acknowledged(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """QoS 0 expects no response (MQTT 5 Table 3-3 [MQTT-3.3.4-1]; 3.1.1 Table 3.4): the PINGRESP comes first."""
     pub = clients(broker.port, "pub", version)
@@ -136,7 +59,7 @@ def test_qos0_publish_is_not_acknowledged(broker: BrokerThread, clients: OpenCli
     assert isinstance(pub.recv(), Pingresp)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos1_publish_is_acknowledged_with_its_packet_id(broker: BrokerThread, clients: OpenClient,
                                                          version: int) -> None:
     """[MQTT-4.3.2-4] (5.0) / [MQTT-4.3.2-2] (3.1.1): PUBACK carries the PUBLISH's packet id."""
@@ -150,7 +73,7 @@ def test_qos1_publish_is_acknowledged_with_its_packet_id(broker: BrokerThread, c
     assert (got.topic, got.payload, got.qos) == ("q/1", b"one", 1)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos2_publish_pubrec_pubrel_pubcomp(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """[MQTT-4.3.3-8]/[MQTT-4.3.3-11] (5.0), [MQTT-4.3.3-2] (3.1.1): PUBREC and PUBCOMP carry the packet id;
     two exchanges may be open at once and complete in any order."""
@@ -170,7 +93,7 @@ def test_qos2_publish_pubrec_pubrel_pubcomp(broker: BrokerThread, clients: OpenC
 
 @pytest.mark.parametrize("sub_qos", [0, 1, 2])
 @pytest.mark.parametrize("pub_qos", [0, 1, 2])
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_delivery_qos_is_the_minimum_of_publish_and_subscription(broker: BrokerThread, clients: OpenClient,
                                                                  version: int, pub_qos: int, sub_qos: int) -> None:
     """[MQTT-3.8.4-8] (5.0) / [MQTT-3.8.4-6] (3.1.1): delivered at min(published QoS, granted QoS), once;
@@ -190,7 +113,7 @@ def test_delivery_qos_is_the_minimum_of_publish_and_subscription(broker: BrokerT
         assert got[0].packet_id is None
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_dup_flag_of_incoming_publish_is_not_propagated(broker: BrokerThread, clients: OpenClient,
                                                         version: int) -> None:
     """[MQTT-3.3.1-3]: the outgoing DUP flag depends only on whether the outgoing PUBLISH is a retransmission."""
@@ -206,7 +129,7 @@ def test_dup_flag_of_incoming_publish_is_not_propagated(broker: BrokerThread, cl
 # --------------------------------------------------------------------------------------------- broker -> client
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_broker_to_client_qos1_completes_on_puback(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """[MQTT-4.3.2-1..3]: the broker keeps a QoS 1 delivery unacknowledged until the client's PUBACK."""
     sub = clients(broker.port, "sub", version)
@@ -220,7 +143,7 @@ def test_broker_to_client_qos1_completes_on_puback(broker: BrokerThread, clients
     wait_for(lambda: not inflight(broker, "sub"), message="PUBACK to settle the delivery")
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_broker_to_client_qos2_pubrec_pubrel_pubcomp(broker: BrokerThread, clients: OpenClient,
                                                      version: int) -> None:
     """[MQTT-4.3.3-3..5]: PUBREC from the client -> PUBREL with the same id (sent again for a repeated
@@ -255,7 +178,7 @@ def test_v5_failing_pubrec_ends_the_exchange(broker: BrokerThread, clients: Open
     assert not inflight(broker, "sub")
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_pubrec_for_unknown_packet_id_gets_pubrel(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """MQTT 5 §3.6.2.1: PUBREL 0x92 Packet Identifier not found; 3.1.1 has no reason code."""
     sub = clients(broker.port, "sub", version)
@@ -267,7 +190,7 @@ def test_pubrec_for_unknown_packet_id_gets_pubrel(broker: BrokerThread, clients:
 # --------------------------------------------------------------------------------------------- QoS 2 dedup
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos2_retransmission_with_dup_is_not_routed_twice(broker: BrokerThread, clients: OpenClient,
                                                           version: int) -> None:
     """[MQTT-4.3.3-10] (5.0) / [MQTT-4.3.3-2] (3.1.1): until PUBREL, a PUBLISH with the same id is answered
@@ -281,7 +204,7 @@ def test_qos2_retransmission_with_dup_is_not_routed_twice(broker: BrokerThread, 
     assert pub.recv() == Pubrec(packet_id=7)
     pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=7, dup=True))
     assert pub.recv() == Pubrec(packet_id=7)
-    sync(pub)
+    ping_sync(pub)
     assert [p.payload for p in drain(sub)] == [b"once"]
     pub.send(Pubrel(packet_id=7))
     assert pub.recv() == Pubcomp(packet_id=7)
@@ -290,7 +213,7 @@ def test_qos2_retransmission_with_dup_is_not_routed_twice(broker: BrokerThread, 
     assert [p.payload for p in drain(sub)] == [b"again"]
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos2_publish_reusing_a_pending_id_without_dup_is_not_routed(broker: BrokerThread, clients: OpenClient,
                                                                      version: int) -> None:
     """[MQTT-4.3.3-10]: any further PUBLISH with an id awaiting PUBREL gets a PUBREC and no onward delivery."""
@@ -305,21 +228,19 @@ def test_qos2_publish_reusing_a_pending_id_without_dup_is_not_routed(broker: Bro
     assert [p.payload for p in drain(sub)] == [b"first"]
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos2_retransmission_after_reconnect_is_not_routed_twice(broker: BrokerThread, clients: OpenClient,
                                                                  version: int) -> None:
     """[MQTT-4.4.0-1] + [MQTT-4.3.3-10]: the pending-PUBREL state is session state, so a PUBLISH resent with
     DUP on a new connection of a persistent session is acknowledged but not delivered again."""
     sub = clients(broker.port, "sub", version)
     subscribe(sub, ("d/#", 0))
-    persistent: dict[str, Any] = (
-        {"clean_start": False, "properties": {0x11: 60}} if version == V5 else {"clean_start": False})
-    pub = clients(broker.port, "pub", version, **persistent)
+    pub = clients(broker.port, "pub", version, **persistent(version, expiry=60))
     pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=9))
     assert pub.recv() == Pubrec(packet_id=9)
     pub.close()
-    wait_for(lambda: broker.call(lambda: broker.broker.sessions["pub"].connection is None), message="pub offline")
-    pub = clients(broker.port, "pub", version, **persistent)
+    wait_for(lambda: offline(broker, "pub"), message="pub offline")
+    pub = clients(broker.port, "pub", version, **persistent(version, expiry=60))
     pub.send(Publish(topic="d/x", payload=b"once", qos=2, packet_id=9, dup=True))
     assert pub.recv() == Pubrec(packet_id=9)
     pub.send(Pubrel(packet_id=9))
@@ -330,7 +251,7 @@ def test_qos2_retransmission_after_reconnect_is_not_routed_twice(broker: BrokerT
 # --------------------------------------------------------------------------------------------- reason codes
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_pubrel_for_unknown_packet_id_gets_pubcomp(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """[MQTT-4.3.3-11]: PUBREL is answered by PUBCOMP with its id; MQTT 5 says 0x92 Packet Identifier not found
     (§3.7.2.1) when no exchange has that id."""
@@ -338,7 +259,7 @@ def test_pubrel_for_unknown_packet_id_gets_pubcomp(broker: BrokerThread, clients
     pub.send(Pubrel(packet_id=99))
     code = ReasonCode.PACKET_IDENTIFIER_NOT_FOUND if version == V5 else 0
     assert pub.recv() == Pubcomp(packet_id=99, reason_code=code)
-    sync(pub)  # still connected
+    ping_sync(pub)  # still connected
 
 
 def test_v5_no_matching_subscribers_reason_code(broker: BrokerThread, clients: OpenClient) -> None:
@@ -359,7 +280,7 @@ def test_v5_no_matching_subscribers_reason_code(broker: BrokerThread, clients: O
 
 def test_v311_puback_without_subscribers_is_plain(broker: BrokerThread, clients: OpenClient) -> None:
     """MQTT 3.1.1 PUBACK has no reason code: 'no subscribers' is not reported."""
-    pub = clients(broker.port, "pub", V3)
+    pub = clients(broker.port, "pub", V311)
     pub.send(Publish(topic="nobody/here", payload=b"x", qos=1, packet_id=1))
     assert pub.recv() == Puback(packet_id=1)
 
@@ -374,7 +295,7 @@ def test_v5_publish_protocol_error_closes_with_disconnect(broker: BrokerThread, 
 # --------------------------------------------------------------------------------------------- packet ids
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_broker_packet_ids_are_unique_among_unacknowledged(broker: BrokerThread, clients: OpenClient,
                                                            version: int) -> None:
     """[MQTT-2.2.1-4]: every new QoS > 0 PUBLISH from the broker uses a non-zero id not currently in use,
@@ -414,7 +335,7 @@ def drain_unacked(client: RawClient, n: int) -> list[Publish]:
     return out
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_qos2_packet_id_stays_reserved_until_pubcomp(broker: BrokerThread, clients: OpenClient,
                                                      version: int) -> None:
     """[MQTT-2.2.1-4] + [MQTT-4.3.3-5]: after PUBREL the id is still in use until PUBCOMP arrives."""
@@ -433,7 +354,7 @@ def test_qos2_packet_id_stays_reserved_until_pubcomp(broker: BrokerThread, clien
     assert isinstance(second, Publish) and second.packet_id
     assert second.packet_id != first.packet_id
     sub.send(Pubcomp(packet_id=first.packet_id))
-    ack(sub, second)
+    acknowledge(sub, second)
     assert sub.recv() == Pubrel(packet_id=second.packet_id)
     sub.send(Pubcomp(packet_id=second.packet_id))
     wait_for(lambda: not inflight(broker, "sub"), message="both exchanges complete")
@@ -461,7 +382,7 @@ def test_v5_receive_maximum_limits_unacknowledged_deliveries_and_keeps_order(bro
         assert len(unacked) <= 2, [p.payload for p in unacked]
         assert unacked, "the broker stalled with nothing in flight"
         oldest = unacked.pop(0)
-        ack(sub, oldest)
+        acknowledge(sub, oldest)
         if oldest.qos == 2:
             assert sub.recv() == Pubrel(packet_id=oldest.packet_id or 0)
             sub.send(Pubcomp(packet_id=oldest.packet_id or 0))
@@ -480,7 +401,7 @@ def drain_unacked_until_ping(client: RawClient) -> list[Publish]:
         out.append(packet)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_unsubscribe_completes_deliveries_already_started(broker: BrokerThread, clients: OpenClient,
                                                           version: int) -> None:
     """[MQTT-3.10.4-3]: QoS 1 and 2 deliveries started before UNSUBSCRIBE are completed."""
@@ -494,8 +415,8 @@ def test_unsubscribe_completes_deliveries_already_started(broker: BrokerThread, 
     sub.send(Unsubscribe(packet_id=5, topic_filters=("un/#",)))
     assert isinstance(sub.recv(), Unsuback)
     publish(pub, "un/3", b"3", qos=1)
-    ack(sub, first)
-    ack(sub, second)
+    acknowledge(sub, first)
+    acknowledge(sub, second)
     assert sub.recv() == Pubrel(packet_id=second.packet_id or 0)
     sub.send(Pubcomp(packet_id=second.packet_id or 0))
     wait_for(lambda: not inflight(broker, "sub"), message="in-flight deliveries completed")
@@ -506,7 +427,7 @@ def test_unsubscribe_completes_deliveries_already_started(broker: BrokerThread, 
 def test_payloads_and_non_ascii_topics_survive_fan_out(broker: BrokerThread, clients: OpenClient, qos: int) -> None:
     """One encoding is shared by a fan-out and the packet id patched in per subscriber: payload sizes around
     the variable-length boundaries and multi-byte UTF-8 topics must come out intact for 3.1.1 and 5.0."""
-    subs = [clients(broker.port, "s3", V3), clients(broker.port, "s5", V5), clients(broker.port, "s5b", V5)]
+    subs = [clients(broker.port, "s3", V311), clients(broker.port, "s5", V5), clients(broker.port, "s5b", V5)]
     for sub in subs:
         subscribe(sub, ("größe/#", 2))
     pub = clients(broker.port, "pub", V5)

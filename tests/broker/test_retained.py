@@ -8,107 +8,25 @@ is answered after everything the broker already queued for the client.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from hookmq.mqtt import (
-    Packet,
-    Pingreq,
-    Pingresp,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsubscribe,
+from hookmq.mqtt import PropertyId, Subscription, Unsubscribe
+from tests.broker.support import (
+    MEI,
+    V5,
+    V311,
+    OpenClient,
+    drain,
+    each_version,
+    publish,
+    session_gone,
+    subscribe,
 )
-from tests.helpers import BrokerThread, RawClient, wait_for
+from tests.helpers import BrokerThread, wait_for
 
-V3 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-VERSIONS = [pytest.param(V3, id="v311"), pytest.param(V5, id="v5")]
-MEI = PropertyId.MESSAGE_EXPIRY_INTERVAL
-
-OpenClient = Callable[..., RawClient]
-
-
-@pytest.fixture
-def clients() -> Iterator[OpenClient]:
-    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
-    opened: list[RawClient] = []
-
-    def open_client(port: int, client_id: str, version: int = V3, **kw: Any) -> RawClient:
-        client = RawClient(port, version)
-        opened.append(client)
-        ack = client.connect(client_id, **kw)
-        assert ack.reason_code == 0, ack
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def subscribe(client: RawClient, *subs: tuple[str, int] | Subscription, packet_id: int = 1) -> tuple[int, ...]:
-    items = tuple(s if isinstance(s, Subscription) else Subscription(topic_filter=s[0], qos=s[1]) for s in subs)
-    client.send(Subscribe(packet_id=packet_id, subscriptions=items))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack.reason_codes
-
-
-def publish(client: RawClient, topic: str, payload: bytes = b"", qos: int = 0, packet_id: int = 1,
-            **kw: Any) -> None:
-    """Publish and complete the QoS flow, so the message has been routed when this returns."""
-    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None, **kw))
-    if qos == 0:
-        client.send(Pingreq())
-        assert isinstance(client.recv(), Pingresp)
-    elif qos == 1:
-        ack = client.recv()
-        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-    else:
-        rec = client.recv()
-        assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
-        client.send(Pubrel(packet_id=packet_id))
-        assert client.recv() == Pubcomp(packet_id=packet_id)
-
-
-def ack(client: RawClient, packet: Packet) -> None:
-    if isinstance(packet, Publish) and packet.qos == 1:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Publish) and packet.qos == 2:
-        client.send(Pubrec(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Pubrel):
-        client.send(Pubcomp(packet_id=packet.packet_id))
-
-
-def drain(client: RawClient) -> list[Publish]:
-    """Every PUBLISH the broker has already sent to ``client``, acknowledged (QoS 2 up to PUBCOMP)."""
-    client.send(Pingreq())
-    out: list[Publish] = []
-    awaiting_rel: set[int | None] = set()
-    pinged = False
-    while not pinged or awaiting_rel:
-        packet = client.recv()
-        ack(client, packet)
-        if isinstance(packet, Pingresp):
-            pinged = True
-        elif isinstance(packet, Pubrel):
-            awaiting_rel.discard(packet.packet_id)
-        else:
-            assert isinstance(packet, Publish), packet
-            out.append(packet)
-            if packet.qos == 2:
-                awaiting_rel.add(packet.packet_id)
-    return out
+VERSIONS = each_version(ids=("v311", "v5"))
 
 
 def retained(bt: BrokerThread, topic: str) -> Any:
@@ -118,7 +36,7 @@ def retained(bt: BrokerThread, topic: str) -> Any:
 # --------------------------------------------------------------------------------------------- store / replace / delete
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_retained_message_is_stored_and_sent_to_a_new_subscriber_with_retain_set(
         broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """[MQTT-3.3.1-5] stored with its QoS; sent on a new subscription with RETAIN=1 ([MQTT-3.3.1-9] in 5.0,
@@ -128,7 +46,7 @@ def test_retained_message_is_stored_and_sent_to_a_new_subscriber_with_retain_set
     stored = retained(broker, "r/a")
     assert (stored.topic, stored.payload, stored.qos, stored.retain) == ("r/a", b"state", 1, True)
     pub.close()
-    wait_for(lambda: broker.call(lambda: "pub" not in broker.broker.sessions), message="publisher session gone")
+    wait_for(lambda: session_gone(broker, "pub"), message="publisher session gone")
     sub = clients(broker.port, "sub", version)
     subscribe(sub, ("r/a", 1))
     got = drain(sub)
@@ -136,7 +54,7 @@ def test_retained_message_is_stored_and_sent_to_a_new_subscriber_with_retain_set
     assert broker.call(len, broker.broker.retained) == 1
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_new_retained_message_replaces_the_previous_one(broker: BrokerThread, clients: OpenClient,
                                                         version: int) -> None:
     """[MQTT-3.3.1-5]: a retained PUBLISH replaces the topic's retained message (3.1.1 [MQTT-3.3.1-7]: also
@@ -153,7 +71,7 @@ def test_new_retained_message_replaces_the_previous_one(broker: BrokerThread, cl
     assert broker.call(len, broker.broker.retained) == 1
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_empty_retained_payload_deletes_the_retained_message(broker: BrokerThread, clients: OpenClient,
                                                              version: int) -> None:
     """[MQTT-3.3.1-6]/[MQTT-3.3.1-7] (5.0), [MQTT-3.3.1-10]/[MQTT-3.3.1-11] (3.1.1): a zero-byte retained
@@ -184,7 +102,7 @@ def test_empty_retained_payload_on_a_topic_without_retained_message(broker: Brok
 # --------------------------------------------------------------------------------------------- RETAIN flag on delivery
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_retained_publish_reaches_existing_subscribers_with_retain_cleared(
         broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """3.1.1 [MQTT-3.3.1-9]; 5.0 [MQTT-3.3.1-12] (Retain As Published = 0): RETAIN=0 when forwarded on an
@@ -272,9 +190,9 @@ def test_v5_retain_handling_1_sends_again_after_unsubscribe(broker: BrokerThread
 
 def test_v311_resubscribe_resends_retained_messages(broker: BrokerThread, clients: OpenClient) -> None:
     """3.1.1 [MQTT-3.8.4-3]: a SUBSCRIBE replacing a subscription re-sends the matching retained messages."""
-    pub = clients(broker.port, "pub", V3)
+    pub = clients(broker.port, "pub", V311)
     publish(pub, "rs/t", b"x", qos=1, retain=True)
-    sub = clients(broker.port, "sub", V3)
+    sub = clients(broker.port, "sub", V311)
     subscribe(sub, ("rs/t", 0))
     assert len(drain(sub)) == 1
     subscribe(sub, ("rs/t", 1), packet_id=2)
@@ -317,10 +235,10 @@ def test_retained_messages_match_wildcard_filters(broker: BrokerThread, clients:
 
 def test_retained_messages_for_several_filters_in_one_subscribe(broker: BrokerThread, clients: OpenClient) -> None:
     """Each filter of a SUBSCRIBE gets its own retained messages, after the SUBACK."""
-    pub = clients(broker.port, "pub", V3)
+    pub = clients(broker.port, "pub", V311)
     publish(pub, "m/a", b"a", qos=1, retain=True)
     publish(pub, "n/b", b"b", qos=1, retain=True)
-    sub = clients(broker.port, "sub", V3)
+    sub = clients(broker.port, "sub", V311)
     assert subscribe(sub, ("m/+", 0), ("n/#", 1), ("none", 2)) == (0, 1, 2)
     assert sorted((p.topic, p.qos) for p in drain(sub)) == [("m/a", 0), ("n/b", 1)]
 
@@ -348,7 +266,7 @@ def test_v5_expired_retained_message_is_not_delivered(broker: BrokerThread, clie
         return broker.call(lambda: store.get("e/short").expired(now) and store.get("e/long").expires_at - now < 99)
 
     wait_for(both_aged, timeout=5, message="e/short to expire")
-    late_v3 = clients(broker.port, "late3", V3)
+    late_v3 = clients(broker.port, "late3", V311)
     subscribe(late_v3, ("e/#", 1))
     assert sorted(p.topic for p in drain(late_v3)) == ["e/forever", "e/long"]
     late = clients(broker.port, "late5", V5)

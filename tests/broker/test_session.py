@@ -6,97 +6,33 @@ persistent session; most tests run both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
-import hookmq.broker.broker as broker_module
-from hookmq.mqtt import (
-    Disconnect,
-    Packet,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    Suback,
-    Subscribe,
-    Subscription,
+from hookmq.mqtt import Disconnect, Packet, Puback, Pubcomp, Publish, Pubrec, Pubrel
+from tests.broker.support import (
+    V5,
+    V311,
+    P,
+    StartBroker,
+    connection_count,
+    each_version,
+    offline,
+    persistent,
+    publish,
+    recv_publish,
+    session_gone,
+    subscribe_granted,
 )
 from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
 
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
-VERSIONS = pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
-
-
-@pytest.fixture(autouse=True)
-def fast_sweep(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Check session expiry every 50 ms instead of every 500 ms so expiry tests stay short and precise."""
-    monkeypatch.setattr(broker_module, "SWEEP_INTERVAL", 0.05)
-    yield
-
-
-def persistent(version: int, expiry: int = 300) -> dict[str, Any]:
-    """CONNECT arguments that resume or create a persistent session in ``version``."""
-    if version == V5:
-        return {"clean_start": False, "properties": {P.SESSION_EXPIRY_INTERVAL: expiry}}
-    return {"clean_start": False}
-
-
-def subscribe(client: RawClient, topic_filter: str, qos: int = 1, packet_id: int = 1) -> None:
-    client.send(Subscribe(packet_id=packet_id, subscriptions=(Subscription(topic_filter=topic_filter, qos=qos),)))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.reason_codes == (qos,), ack
-
-
-def publish(client: RawClient, topic: str, payload: bytes, qos: int = 1, packet_id: int = 1) -> None:
-    """Publish and consume the acknowledgement (a full QoS 2 exchange for QoS 2)."""
-    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None))
-    if qos == 1:
-        ack = client.recv()
-        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-    elif qos == 2:
-        rec = client.recv()
-        assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
-        client.send(Pubrel(packet_id=packet_id))
-        comp = client.recv()
-        assert isinstance(comp, Pubcomp) and comp.packet_id == packet_id and comp.reason_code == 0, comp
-
-
-def recv_publish(client: RawClient, timeout: float | None = None) -> Publish:
-    packet = client.recv(timeout)
-    assert isinstance(packet, Publish), packet
-    return packet
+VERSIONS = each_version()
+pytestmark = pytest.mark.usefixtures("fast_sweep")
 
 
 def disconnect(client: RawClient) -> None:
+    """A normal DISCONNECT, after which the broker closes without sending anything."""
     client.send(Disconnect())
     assert client.recv_until_closed() == []
-
-
-def offline(bt: BrokerThread, clientid: str) -> bool:
-    """The broker has noticed the connection is gone and holds the session offline."""
-    def check() -> bool:
-        session = bt.broker.sessions.get(clientid)
-        return session is not None and session.connection is None
-    return bt.call(check)
-
-
-def session_gone(bt: BrokerThread, clientid: str) -> bool:
-    return bt.call(lambda: clientid not in bt.broker.sessions)
-
-
-def connected(bt: BrokerThread, clientid: str) -> bool:
-    def check() -> bool:
-        session = bt.broker.sessions.get(clientid)
-        return session is not None and session.connection is not None
-    return bt.call(check)
 
 
 # ------------------------------------------------------------------------------------------------ clean start
@@ -108,14 +44,14 @@ def test_clean_start_discards_the_existing_session(broker: BrokerThread, version
     [MQTT-3.2.2-2] (3.1.1: [MQTT-3.2.2-1]) Session Present is then 0."""
     with raw_client(broker.port, version) as c:
         assert c.connect("cs", **persistent(version)).session_present is False
-        subscribe(c, "cs/t")
+        subscribe_granted(c, "cs/t", qos=1)
         disconnect(c)
     wait_for(lambda: offline(broker, "cs"))
     with raw_client(broker.port, version) as c, raw_client(broker.port, version) as pub:
         ack = c.connect("cs", clean_start=True)
         assert ack.reason_code == 0 and ack.session_present is False
         pub.connect("cs-pub")
-        publish(pub, "cs/t", b"old subscription is gone")
+        publish(pub, "cs/t", b"old subscription is gone", qos=1)
         c.expect_silence(0.2)
         assert broker.call(lambda: dict(broker.broker.sessions["cs"].subscriptions)) == {}
 
@@ -125,7 +61,7 @@ def test_v5_session_expiry_zero_ends_the_session_at_disconnect(broker: BrokerThr
     closes; Clean Start 0 alone does not."""
     with raw_client(broker.port, V5) as c:
         c.connect("zero-expiry", clean_start=False)
-        subscribe(c, "ze/t")
+        subscribe_granted(c, "ze/t", qos=1)
     wait_for(lambda: session_gone(broker, "zero-expiry"))
     with raw_client(broker.port, V5) as c:
         assert c.connect("zero-expiry", clean_start=False).session_present is False
@@ -141,7 +77,7 @@ def test_persistent_session_keeps_subscriptions_and_queues_messages_while_offlin
     connection; [MQTT-3.2.2-3] (3.1.1: [MQTT-3.2.2-2]) Session Present is 1 on resumption."""
     with raw_client(broker.port, version) as c:
         c.connect("keeper", **persistent(version))
-        subscribe(c, "keep/#", qos=1)
+        subscribe_granted(c, "keep/#", qos=1)
         disconnect(c)
     wait_for(lambda: offline(broker, "keeper"))
     with raw_client(broker.port, V311) as pub:
@@ -161,7 +97,7 @@ def test_persistent_session_keeps_subscriptions_and_queues_messages_while_offlin
         # the subscription is still live after resumption
         with raw_client(broker.port, V311) as pub:
             pub.connect("keeper-pub")
-            publish(pub, "keep/live", b"live")
+            publish(pub, "keep/live", b"live", qos=1)
         assert recv_publish(c).payload == b"live"
 
 
@@ -169,11 +105,11 @@ def test_persistent_session_keeps_subscriptions_and_queues_messages_while_offlin
 def test_session_survives_an_abrupt_close_too(broker: BrokerThread, version: int) -> None:
     with raw_client(broker.port, version) as c:
         c.connect("abrupt-keeper", **persistent(version))
-        subscribe(c, "ak/t", qos=1)
+        subscribe_granted(c, "ak/t", qos=1)
     wait_for(lambda: offline(broker, "abrupt-keeper"))
     with raw_client(broker.port, version) as pub:
         pub.connect("ak-pub")
-        publish(pub, "ak/t", b"queued")
+        publish(pub, "ak/t", b"queued", qos=1)
     with raw_client(broker.port, version) as c:
         assert c.connect("abrupt-keeper", **persistent(version)).session_present is True
         assert recv_publish(c).payload == b"queued"
@@ -186,7 +122,7 @@ def test_qos0_messages_for_an_offline_session_follow_queue_qos0(start_broker: St
     bt = start_broker(mqtt={"queue_qos0": queue_qos0})
     with raw_client(bt.port, V311) as c:
         c.connect("q0-keeper", **persistent(V311))
-        subscribe(c, "q0k/t", qos=1)
+        subscribe_granted(c, "q0k/t", qos=1)
         disconnect(c)
     wait_for(lambda: offline(bt, "q0-keeper"))
     with raw_client(bt.port, V311) as pub:
@@ -206,18 +142,18 @@ def test_v5_session_expires_after_the_interval(broker: BrokerThread) -> None:
     connection starts fresh (Session Present 0, no subscriptions, nothing queued)."""
     with raw_client(broker.port, V5) as c:
         c.connect("short", **persistent(V5, expiry=1))
-        subscribe(c, "short/t", qos=1)
+        subscribe_granted(c, "short/t", qos=1)
         disconnect(c)
     wait_for(lambda: offline(broker, "short"))
     with raw_client(broker.port, V5) as pub:
         pub.connect("short-pub")
-        publish(pub, "short/t", b"queued then expired")
+        publish(pub, "short/t", b"queued then expired", qos=1)
         wait_for(lambda: session_gone(broker, "short"), timeout=5, message="session expiry")
         with raw_client(broker.port, V5) as c:
             ack = c.connect("short", **persistent(V5, expiry=1))
             assert ack.reason_code == 0 and ack.session_present is False
             c.expect_silence(0.2)
-            publish(pub, "short/t", b"after expiry", packet_id=2)
+            publish(pub, "short/t", b"after expiry", qos=1, packet_id=2)
             c.expect_silence(0.2)
 
 
@@ -272,14 +208,14 @@ def test_session_takeover_disconnects_the_old_connection(broker: BrokerThread, v
     with raw_client(broker.port, version) as old, raw_client(broker.port, version) as new, \
             raw_client(broker.port, version) as pub:
         old.connect("twin", **persistent(version))
-        subscribe(old, "twin/t", qos=1)
+        subscribe_granted(old, "twin/t", qos=1)
         ack = new.connect("twin", **persistent(version))
         assert ack.reason_code == 0 and ack.session_present is True
         assert old.recv_until_closed() == expected
         # new + the (not yet connected) publisher socket; the old one is gone and counted once
-        wait_for(lambda: broker.call(broker.broker.connection_count) == 2, message="old connection counted out")
+        wait_for(lambda: connection_count(broker) == 2, message="old connection counted out")
         pub.connect("twin-pub")
-        publish(pub, "twin/t", b"to the new one")
+        publish(pub, "twin/t", b"to the new one", qos=1)
         got = recv_publish(new)
         assert got.payload == b"to the new one"
         new.send(Puback(packet_id=got.packet_id or 0))
@@ -295,9 +231,9 @@ def test_takeover_redelivers_the_old_connections_unacknowledged_messages(broker:
     with raw_client(broker.port, version) as old, raw_client(broker.port, version) as new, \
             raw_client(broker.port, version) as pub:
         old.connect("twin-rd", **persistent(version))
-        subscribe(old, "trd/t", qos=1)
+        subscribe_granted(old, "trd/t", qos=1)
         pub.connect("trd-pub")
-        publish(pub, "trd/t", b"unacked")
+        publish(pub, "trd/t", b"unacked", qos=1)
         first = recv_publish(old)
         assert new.connect("twin-rd", **persistent(version)).session_present is True
         old.recv_until_closed()
@@ -311,7 +247,7 @@ def test_takeover_redelivers_the_old_connections_unacknowledged_messages(broker:
 def test_takeover_with_clean_start_gets_a_fresh_session(broker: BrokerThread, version: int) -> None:
     with raw_client(broker.port, version) as old, raw_client(broker.port, version) as new:
         old.connect("twin-clean", **persistent(version))
-        subscribe(old, "tc/t", qos=1)
+        subscribe_granted(old, "tc/t", qos=1)
         ack = new.connect("twin-clean", clean_start=True)
         assert ack.reason_code == 0 and ack.session_present is False
         packets = old.recv_until_closed()
@@ -328,10 +264,10 @@ def test_unacknowledged_qos1_is_redelivered_with_dup_on_reconnect(broker: Broker
     with their original packet identifiers; [MQTT-3.3.1-1] DUP is 1 on a redelivery."""
     with raw_client(broker.port, version) as sub, raw_client(broker.port, version) as pub:
         sub.connect("redeliver", **persistent(version))
-        subscribe(sub, "rd/t", qos=1)
+        subscribe_granted(sub, "rd/t", qos=1)
         pub.connect("rd-pub")
-        publish(pub, "rd/t", b"first", packet_id=1)
-        publish(pub, "rd/t", b"second", packet_id=2)
+        publish(pub, "rd/t", b"first", qos=1, packet_id=1)
+        publish(pub, "rd/t", b"second", qos=1, packet_id=2)
         first = recv_publish(sub)
         second = recv_publish(sub)
         assert (first.dup, second.dup) == (False, False)
@@ -355,16 +291,15 @@ def test_redelivery_respects_the_receive_maximum_of_the_new_connection(broker: B
     """[MQTT-3.3.4-9] the server MUST NOT send more than Receive Maximum unacknowledged QoS 1/2 PUBLISHes;
     the send quota is re-initialised from each new connection's CONNECT (MQTT 5 4.9), redeliveries included."""
     with raw_client(broker.port, V5) as sub, raw_client(broker.port, V5) as pub:
-        sub.connect("shrink", clean_start=False, properties={P.SESSION_EXPIRY_INTERVAL: 300, P.RECEIVE_MAXIMUM: 3})
-        subscribe(sub, "shrink/t", qos=1)
+        sub.connect("shrink", **persistent(V5, properties={P.RECEIVE_MAXIMUM: 3}))
+        subscribe_granted(sub, "shrink/t", qos=1)
         pub.connect("shrink-pub")
         for n in range(3):
-            publish(pub, "shrink/t", f"m{n}".encode(), packet_id=n + 1)
+            publish(pub, "shrink/t", f"m{n}".encode(), qos=1, packet_id=n + 1)
         assert [recv_publish(sub).payload for _ in range(3)] == [b"m0", b"m1", b"m2"]  # none acknowledged
     wait_for(lambda: offline(broker, "shrink"))
     with raw_client(broker.port, V5) as sub:
-        ack = sub.connect("shrink", clean_start=False,
-                          properties={P.SESSION_EXPIRY_INTERVAL: 300, P.RECEIVE_MAXIMUM: 1})
+        ack = sub.connect("shrink", **persistent(V5, properties={P.RECEIVE_MAXIMUM: 1}))
         assert ack.session_present is True
         received = []
         for _ in range(3):
@@ -382,7 +317,7 @@ def test_qos2_pubrel_is_redelivered_after_pubrec(broker: BrokerThread, version: 
     id) and not the PUBLISH (MQTT 5 4.3.3)."""
     with raw_client(broker.port, version) as sub, raw_client(broker.port, version) as pub:
         sub.connect("rel", **persistent(version))
-        subscribe(sub, "rel/t", qos=2)
+        subscribe_granted(sub, "rel/t", qos=2)
         pub.connect("rel-pub")
         publish(pub, "rel/t", b"exactly once", qos=2, packet_id=5)
         got = recv_publish(sub)
@@ -405,7 +340,7 @@ def test_qos2_pubrel_is_redelivered_after_pubrec(broker: BrokerThread, version: 
 def test_qos2_publish_without_pubrec_is_redelivered_with_dup(broker: BrokerThread, version: int) -> None:
     with raw_client(broker.port, version) as sub, raw_client(broker.port, version) as pub:
         sub.connect("rec", **persistent(version))
-        subscribe(sub, "rec/t", qos=2)
+        subscribe_granted(sub, "rec/t", qos=2)
         pub.connect("rec-pub")
         publish(pub, "rec/t", b"q2", qos=2, packet_id=5)
         got = recv_publish(sub)
@@ -426,7 +361,7 @@ def test_incoming_qos2_state_survives_reconnect(broker: BrokerThread, version: i
     PUBREL is answered with PUBCOMP success, and a DUP retransmission is not delivered twice."""
     with raw_client(broker.port, version) as sub:
         sub.connect("q2-sub")
-        subscribe(sub, "q2in/t", qos=2)
+        subscribe_granted(sub, "q2in/t", qos=2)
         with raw_client(broker.port, version) as pub:
             pub.connect("q2-pub", **persistent(version))
             pub.send(Publish(topic="q2in/t", payload=b"once", qos=2, packet_id=7))
@@ -456,14 +391,14 @@ def test_max_queue_len_overflow_drops_and_counts(start_broker: StartBroker, vers
     bt = start_broker(mqtt={"max_queue_len": 2})
     with raw_client(bt.port, version) as sub:
         sub.connect("small-queue", **persistent(version))
-        subscribe(sub, "sq/t", qos=1)
+        subscribe_granted(sub, "sq/t", qos=1)
         disconnect(sub)
     wait_for(lambda: offline(bt, "small-queue"))
     dropped_before = bt.call(lambda: bt.broker.stats.deliveries_dropped)
     with raw_client(bt.port, version) as pub:
         pub.connect("sq-pub")
         for n in range(5):
-            publish(pub, "sq/t", f"m{n}".encode(), packet_id=n + 1)
+            publish(pub, "sq/t", f"m{n}".encode(), qos=1, packet_id=n + 1)
     wait_for(lambda: bt.call(lambda: bt.broker.stats.deliveries_dropped) - dropped_before == 3)
     with raw_client(bt.port, version) as sub:
         assert sub.connect("small-queue", **persistent(version)).session_present is True

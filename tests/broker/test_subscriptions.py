@@ -7,134 +7,23 @@ for the client, and `publish` only returns once the broker has routed the messag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
-
 import pytest
 
-from hookmq.mqtt import (
-    Disconnect,
-    Packet,
-    Pingreq,
-    Pingresp,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    ReasonCode,
-    Suback,
-    Subscribe,
-    Subscription,
-    Unsuback,
-    Unsubscribe,
+from hookmq.mqtt import Disconnect, Puback, Publish, ReasonCode, Subscribe, Subscription, Unsuback, Unsubscribe
+from tests.broker.support import (
+    SUB_ID,
+    V5,
+    V311,
+    OpenClient,
+    drain,
+    each_version,
+    publish,
+    session_gone,
+    subscribe,
 )
-from tests.helpers import BrokerThread, RawClient, wait_for
+from tests.helpers import BrokerThread, wait_for
 
-V3 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-VERSIONS = [pytest.param(V3, id="v311"), pytest.param(V5, id="v5")]
-SUB_ID = PropertyId.SUBSCRIPTION_IDENTIFIER
-
-OpenClient = Callable[..., RawClient]
-
-
-@pytest.fixture
-def clients() -> Iterator[OpenClient]:
-    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
-    opened: list[RawClient] = []
-
-    def open_client(port: int, client_id: str, version: int = V3, **kw: Any) -> RawClient:
-        client = RawClient(port, version)
-        opened.append(client)
-        ack = client.connect(client_id, **kw)
-        assert ack.reason_code == 0, ack
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def subscribe(client: RawClient, *subs: tuple[str, int] | Subscription, packet_id: int = 1,
-              properties: dict[int, Any] | None = None) -> tuple[int, ...]:
-    items = tuple(s if isinstance(s, Subscription) else Subscription(topic_filter=s[0], qos=s[1]) for s in subs)
-    client.send(Subscribe(packet_id=packet_id, subscriptions=items, properties=properties or {}))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack.reason_codes
-
-
-def publish(client: RawClient, topic: str, payload: bytes = b"", qos: int = 0, packet_id: int = 1,
-            **kw: Any) -> int:
-    """Publish and complete the QoS flow, so the message has been routed when this returns; returns the
-    PUBACK / PUBREC reason code (0 for QoS 0). Deliveries to the publisher itself meanwhile are kept for
-    `drain`."""
-    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None, **kw))
-    if qos == 0:
-        client.send(Pingreq())
-        assert isinstance(next_reply(client), Pingresp)
-        return 0
-    if qos == 1:
-        ack = next_reply(client)
-        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-        return ack.reason_code
-    rec = next_reply(client)
-    assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
-    client.send(Pubrel(packet_id=packet_id))
-    assert next_reply(client) == Pubcomp(packet_id=packet_id)
-    return rec.reason_code
-
-
-def stash(client: RawClient) -> list[Publish]:
-    """Deliveries that arrived while the client waited for something else."""
-    if not hasattr(client, "stash"):
-        client.stash = []  # type: ignore[attr-defined]
-    return client.stash  # type: ignore[attr-defined,no-any-return]
-
-
-def next_reply(client: RawClient) -> Packet:
-    """The next packet that is not a delivery (deliveries are acknowledged and stashed)."""
-    while True:
-        packet = client.recv()
-        ack(client, packet)
-        if isinstance(packet, Publish):
-            stash(client).append(packet)
-        elif not isinstance(packet, Pubrel):
-            return packet
-
-
-def ack(client: RawClient, packet: Packet) -> None:
-    if isinstance(packet, Publish) and packet.qos == 1:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Publish) and packet.qos == 2:
-        client.send(Pubrec(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Pubrel):
-        client.send(Pubcomp(packet_id=packet.packet_id))
-
-
-def drain(client: RawClient) -> list[Publish]:
-    """Every PUBLISH the broker has already sent to ``client``, acknowledged (QoS 2 up to PUBCOMP)."""
-    client.send(Pingreq())
-    out = stash(client)
-    client.stash = []  # type: ignore[attr-defined]
-    awaiting_rel: set[int | None] = set()
-    pinged = False
-    while not pinged or awaiting_rel:
-        packet = client.recv()
-        ack(client, packet)
-        if isinstance(packet, Pingresp):
-            pinged = True
-        elif isinstance(packet, Pubrel):
-            awaiting_rel.discard(packet.packet_id)
-        else:
-            assert isinstance(packet, Publish), packet
-            out.append(packet)
-            if packet.qos == 2:
-                awaiting_rel.add(packet.packet_id)
-    return out
+VERSIONS = each_version(ids=("v311", "v5"))
 
 
 def sub_counts(bt: BrokerThread) -> tuple[int, int]:
@@ -173,7 +62,7 @@ MATCHING = [
 
 
 @pytest.mark.parametrize(("topic_filter", "topic", "matches"), MATCHING)
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_wildcard_matching(broker: BrokerThread, clients: OpenClient, version: int, topic_filter: str, topic: str,
                            matches: bool) -> None:
     """[MQTT-4.7.1-1..3] '#' and '+' semantics, [MQTT-4.7.2-1] '$' topics, [MQTT-3.3.2-3] the delivered topic
@@ -189,7 +78,7 @@ def test_wildcard_matching(broker: BrokerThread, clients: OpenClient, version: i
 # --------------------------------------------------------------------------------------------- overlapping
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_overlapping_subscriptions_deliver_one_copy_at_the_highest_qos(broker: BrokerThread, clients: OpenClient,
                                                                        version: int) -> None:
     """[MQTT-3.3.4-2] (5.0) / [MQTT-3.3.5-1] (3.1.1): the maximum QoS of all matching subscriptions; hookmq
@@ -229,7 +118,7 @@ def test_v5_overlapping_subscriptions_carry_every_subscription_identifier(broker
 # --------------------------------------------------------------------------------------------- replace / remove
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@VERSIONS
 def test_resubscribe_replaces_the_subscription(broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """[MQTT-3.8.4-3]: an identical filter replaces the subscription (new options, still one subscription)."""
     sub = clients(broker.port, "sub", version)
@@ -252,7 +141,7 @@ def test_v5_resubscribe_replaces_subscription_identifier_and_options(broker: Bro
     assert [p.properties.get(SUB_ID) for p in drain(sub)] == [[5]]
     subscribe(sub, ("r/x", 1), packet_id=2)
     publish(pub, "r/x", b"b", qos=1)
-    publish(sub, "r/x", b"own", qos=1)  # no_local was replaced too
+    publish(sub, "r/x", b"own", qos=1, stash_own_deliveries=True)  # no_local was replaced too
     assert [(p.payload, p.properties.get(SUB_ID)) for p in drain(sub)] == [(b"b", None), (b"own", None)]
 
 
@@ -275,11 +164,11 @@ def test_v5_unsubscribe_reports_per_filter(broker: BrokerThread, clients: OpenCl
 
 def test_v311_unsubscribe(broker: BrokerThread, clients: OpenClient) -> None:
     """3.1.1 [MQTT-3.10.4-4]/[MQTT-3.10.4-5]: UNSUBACK with the packet id (no payload); delivery stops."""
-    sub = clients(broker.port, "sub", V3)
+    sub = clients(broker.port, "sub", V311)
     subscribe(sub, ("u/a", 1), ("u/b", 1))
     sub.send(Unsubscribe(packet_id=9, topic_filters=("u/a", "u/never")))
     assert sub.recv() == Unsuback(packet_id=9)
-    pub = clients(broker.port, "pub", V3)
+    pub = clients(broker.port, "pub", V311)
     publish(pub, "u/a", b"gone", qos=1)
     publish(pub, "u/b", b"kept", qos=1)
     assert [p.payload for p in drain(sub)] == [b"kept"]
@@ -306,10 +195,10 @@ def test_v5_invalid_filters_fail_individually(broker: BrokerThread, clients: Ope
 
 def test_v311_invalid_filters_fail_individually(broker: BrokerThread, clients: OpenClient) -> None:
     """3.1.1 [MQTT-3.9.3-1]/[MQTT-3.9.3-2]: 0x80 Failure for an invalid filter, in order, the others granted."""
-    sub = clients(broker.port, "sub", V3)
+    sub = clients(broker.port, "sub", V311)
     codes = subscribe(sub, ("ok/+", 1), ("a/#/b", 0), ("a+", 2), ("ok2/#", 2), ("x/#y", 1))
     assert codes == (1, 0x80, 0x80, 2, 0x80)
-    pub = clients(broker.port, "pub", V3)
+    pub = clients(broker.port, "pub", V311)
     publish(pub, "ok/x", b"x", qos=2)
     publish(pub, "ok2/y", b"y", qos=2)
     assert [(p.topic, p.qos) for p in drain(sub)] == [("ok/x", 1), ("ok2/y", 2)]
@@ -324,7 +213,7 @@ def test_shared_subscription_delivers_each_message_to_exactly_one_member(broker:
     member's granted QoS [MQTT-4.8.2-3]; hookmq spreads the load round robin (MQTT 3.1.1 clients may join,
     as in EMQX)."""
     m1 = clients(broker.port, "m1", V5)
-    m2 = clients(broker.port, "m2", V3)
+    m2 = clients(broker.port, "m2", V311)
     assert subscribe(m1, ("$share/g/s/#", 1)) == (1,)
     assert subscribe(m2, ("$share/g/s/#", 0)) == (0,)
     assert sub_counts(broker) == (2, 2)
@@ -384,7 +273,7 @@ def test_shared_group_skips_members_that_left(broker: BrokerThread, clients: Ope
     m2.send(Unsubscribe(packet_id=2, topic_filters=("$share/g/s/#",)))
     assert m2.recv() == Unsuback(packet_id=2, reason_codes=(0,))
     m3.close()
-    wait_for(lambda: broker.call(lambda: "m3" not in broker.broker.sessions), message="m3 session ended")
+    wait_for(lambda: session_gone(broker, "m3"), message="m3 session ended")
     pub = clients(broker.port, "pub", V5)
     for i in range(4):
         publish(pub, "s/x", str(i).encode(), qos=1)
@@ -410,8 +299,8 @@ def test_v5_no_local_suppresses_own_messages(broker: BrokerThread, clients: Open
     subscribe(me, Subscription(topic_filter="nl/#", qos=1, no_local=True))
     other = clients(broker.port, "other", V5)
     subscribe(other, ("nl/#", 1))
-    assert publish(me, "nl/mine", b"m", qos=1) == ReasonCode.SUCCESS
-    publish(other, "nl/theirs", b"t", qos=1)
+    assert publish(me, "nl/mine", b"m", qos=1, stash_own_deliveries=True) == ReasonCode.SUCCESS
+    publish(other, "nl/theirs", b"t", qos=1, stash_own_deliveries=True)
     assert [p.topic for p in drain(me)] == ["nl/theirs"]
     assert [p.topic for p in drain(other)] == ["nl/mine", "nl/theirs"]
 
@@ -421,7 +310,7 @@ def test_v5_no_local_alone_means_no_matching_subscribers(broker: BrokerThread, c
     then answers 0x10 No matching subscribers (MQTT 5 §3.4.2.1 allows it)."""
     me = clients(broker.port, "me", V5)
     subscribe(me, Subscription(topic_filter="nl/#", qos=1, no_local=True))
-    assert publish(me, "nl/x", b"m", qos=1) == ReasonCode.NO_MATCHING_SUBSCRIBERS
+    assert publish(me, "nl/x", b"m", qos=1, stash_own_deliveries=True) == ReasonCode.NO_MATCHING_SUBSCRIBERS
     assert drain(me) == []
 
 
@@ -430,13 +319,13 @@ def test_v5_no_local_is_per_subscription(broker: BrokerThread, clients: OpenClie
     still delivers the client's own message (once)."""
     me = clients(broker.port, "me", V5)
     subscribe(me, Subscription(topic_filter="nl/#", qos=1, no_local=True), ("nl/+", 0))
-    publish(me, "nl/x", b"m", qos=1)
+    publish(me, "nl/x", b"m", qos=1, stash_own_deliveries=True)
     assert [(p.topic, p.qos) for p in drain(me)] == [("nl/x", 0)]
 
 
 def test_v311_client_receives_its_own_messages(broker: BrokerThread, clients: OpenClient) -> None:
     """MQTT 3.1.1 has no No Local: a client subscribed to its own topic gets its messages back."""
-    me = clients(broker.port, "me", V3)
+    me = clients(broker.port, "me", V311)
     subscribe(me, ("own/#", 1))
     me.send(Publish(topic="own/x", payload=b"m", qos=1, packet_id=1))
     packets = [me.recv(), me.recv()]

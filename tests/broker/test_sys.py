@@ -6,30 +6,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from hookmq.mqtt import (
-    Packet,
-    Pingreq,
-    Pingresp,
-    ProtocolVersion,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    ReasonCode,
-    Suback,
-    Subscribe,
-    Subscription,
+from hookmq.mqtt import Puback, Pubcomp, Publish, Pubrec, Pubrel, ReasonCode
+from tests.broker.support import (
+    V5,
+    V311,
+    OpenClient,
+    StartBroker,
+    acknowledge,
+    drain,
+    each_version,
+    subscribe,
 )
 from tests.helpers import BrokerThread, RawClient, wait_for
 
-V3 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
 NODE = "hookmq@127.0.0.1"
 PREFIX = f"$SYS/brokers/{NODE}/"
 SYS_NAMES = {
@@ -39,62 +32,11 @@ SYS_NAMES = {
     "metrics/bytes/received", "metrics/bytes/sent",
 }
 
-OpenClient = Callable[..., RawClient]
-
 
 @pytest.fixture
-def sys_broker(start_broker: Callable[..., BrokerThread]) -> BrokerThread:
+def sys_broker(start_broker: StartBroker) -> BrokerThread:
+    """A node publishing $SYS statistics every 0.2 s (the test default is never)."""
     return start_broker(mqtt={"sys_interval": 0.2})
-
-
-@pytest.fixture
-def clients() -> Iterator[OpenClient]:
-    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
-    opened: list[RawClient] = []
-
-    def open_client(port: int, client_id: str, version: int = V5, **kw: Any) -> RawClient:
-        client = RawClient(port, version)
-        opened.append(client)
-        ack = client.connect(client_id, **kw)
-        assert ack.reason_code == 0, ack
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def subscribe(client: RawClient, *subs: tuple[str, int], packet_id: int = 1) -> tuple[int, ...]:
-    items = tuple(Subscription(topic_filter=f, qos=q) for f, q in subs)
-    client.send(Subscribe(packet_id=packet_id, subscriptions=items))
-    while True:  # live $SYS publications for an earlier subscription may come before the SUBACK
-        ack = client.recv()
-        if isinstance(ack, Suback):
-            assert ack.packet_id == packet_id, ack
-            return ack.reason_codes
-        assert isinstance(ack, Publish), ack
-
-
-def ack(client: RawClient, packet: Packet) -> None:
-    if isinstance(packet, Publish) and packet.qos == 1:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Publish) and packet.qos == 2:
-        client.send(Pubrec(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Pubrel):
-        client.send(Pubcomp(packet_id=packet.packet_id))
-
-
-def drain(client: RawClient) -> list[Publish]:
-    """Every PUBLISH the broker has already sent to ``client`` (a PINGRESP comes after all of them)."""
-    client.send(Pingreq())
-    out: list[Publish] = []
-    while True:
-        packet = client.recv()
-        if isinstance(packet, Pingresp):
-            return out
-        ack(client, packet)
-        if isinstance(packet, Publish):
-            out.append(packet)
 
 
 def next_live(client: RawClient, name: str, accept: Callable[[bytes], bool] = lambda _: True) -> Publish:
@@ -103,7 +45,7 @@ def next_live(client: RawClient, name: str, accept: Callable[[bytes], bool] = la
     while True:
         assert time.monotonic() < deadline, f"no live {name} publication passed the check"
         packet = client.recv(timeout=5)
-        ack(client, packet)
+        acknowledge(client, packet)
         if (isinstance(packet, Publish) and packet.topic == PREFIX + name and not packet.retain
                 and accept(packet.payload)):
             return packet
@@ -114,7 +56,7 @@ def test_sys_topics_are_published_and_retained(sys_broker: BrokerThread, clients
     gets them at once with RETAIN=1) and republished every ``sys_interval`` (RETAIN=0 on the live copy)."""
     wait_for(lambda: sys_broker.call(lambda: len(sys_broker.broker.retained)) >= len(SYS_NAMES),
              message="first $SYS round")
-    watcher = clients(sys_broker.port, "watcher")
+    watcher = clients(sys_broker.port, "watcher", V5)
     assert subscribe(watcher, ("$SYS/#", 0)) == (0,)
     first = drain(watcher)
     retained = {p.topic[len(PREFIX):]: p.payload for p in first if p.retain}
@@ -128,9 +70,9 @@ def test_sys_topics_are_published_and_retained(sys_broker: BrokerThread, clients
 
 def test_sys_statistics_follow_the_broker(sys_broker: BrokerThread, clients: OpenClient) -> None:
     """The counters reflect the broker: connections and subscriptions go up as clients arrive."""
-    watcher = clients(sys_broker.port, "watcher")
+    watcher = clients(sys_broker.port, "watcher", V5)
     subscribe(watcher, ("$SYS/#", 0))
-    others = [clients(sys_broker.port, f"c{i}", V3) for i in range(3)]
+    others = [clients(sys_broker.port, f"c{i}", V311) for i in range(3)]
     subscribe(others[0], ("a/#", 0), ("$share/g/b", 1))
     next_live(watcher, "stats/connections/count", lambda payload: int(payload) == 4)
     next_live(watcher, "stats/subscriptions/count", lambda payload: int(payload) == 3)
@@ -147,23 +89,23 @@ def test_leading_wildcards_do_not_receive_sys_topics(sys_broker: BrokerThread, c
     (on subscribe) nor live, while a '$SYS/#' subscriber receives both."""
     wait_for(lambda: sys_broker.call(lambda: len(sys_broker.broker.retained)) >= len(SYS_NAMES),
              message="first $SYS round")
-    everything = clients(sys_broker.port, "everything")
+    everything = clients(sys_broker.port, "everything", V5)
     subscribe(everything, (topic_filter, 0))
     assert drain(everything) == []  # no retained $SYS messages
-    watcher = clients(sys_broker.port, "watcher")
+    watcher = clients(sys_broker.port, "watcher", V5)
     subscribe(watcher, ("$SYS/#", 0))
     next_live(watcher, "stats/connections/count")  # a round published after `everything` subscribed
     next_live(watcher, "uptime")
     assert drain(everything) == []
 
 
-@pytest.mark.parametrize("version", [pytest.param(V3, id="v311"), pytest.param(V5, id="v5")])
+@each_version(ids=("v311", "v5"))
 def test_clients_cannot_publish_to_sys(sys_broker: BrokerThread, clients: OpenClient, version: int) -> None:
     """'$SYS' belongs to the broker: a client's PUBLISH there is acknowledged (MQTT 5: 0x87 Not authorized,
     3.1.1 has no failure code) but neither delivered nor retained, and does not replace a statistic."""
     wait_for(lambda: sys_broker.call(lambda: len(sys_broker.broker.retained)) >= len(SYS_NAMES),
              message="first $SYS round")
-    watcher = clients(sys_broker.port, "watcher")
+    watcher = clients(sys_broker.port, "watcher", V5)
     subscribe(watcher, ("$SYS/#", 0))
     drain(watcher)
     forger = clients(sys_broker.port, "forger", version)
@@ -174,7 +116,7 @@ def test_clients_cannot_publish_to_sys(sys_broker: BrokerThread, clients: OpenCl
     forger.send(Publish(topic="$SYS/fake", payload=b"forged", qos=2, packet_id=2, retain=True))
     rec = forger.recv()
     assert rec == Pubrec(packet_id=2, reason_code=denied)
-    if version == V3:
+    if version == V311:
         forger.send(Pubrel(packet_id=2))
         assert forger.recv() == Pubcomp(packet_id=2)
     forger.send(Publish(topic="$SYS/fake0", payload=b"forged", retain=True))
@@ -189,7 +131,7 @@ def test_clients_cannot_publish_to_sys(sys_broker: BrokerThread, clients: OpenCl
 
 def test_no_sys_topics_when_disabled(broker: BrokerThread, clients: OpenClient) -> None:
     """``sys_interval = 0`` (the test default) publishes no statistics."""
-    watcher = clients(broker.port, "watcher")
+    watcher = clients(broker.port, "watcher", V5)
     subscribe(watcher, ("$SYS/#", 0))
     assert drain(watcher) == []
     assert broker.call(lambda: [t for t in broker.broker.retained.topics() if t.startswith("$SYS")]) == []

@@ -8,116 +8,26 @@ for the client, and `publish` only returns once the broker has routed the messag
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from hookmq.mqtt import (
-    Disconnect,
-    Packet,
-    Pingreq,
-    Pingresp,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Pubcomp,
-    Publish,
-    Pubrec,
-    Pubrel,
-    ReasonCode,
-    Suback,
-    Subscribe,
-    Subscription,
+from hookmq.mqtt import Disconnect, Packet, Pingreq, Pingresp, Puback, Publish, ReasonCode
+from tests.broker.support import (
+    ALIAS,
+    MEI,
+    SUB_ID,
+    V5,
+    V311,
+    OpenClient,
+    P,
+    drain,
+    offline,
+    persistent,
+    publish,
+    subscribe,
 )
-from tests.helpers import BrokerThread, RawClient, wait_for
-
-V3 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-MEI = P.MESSAGE_EXPIRY_INTERVAL
-ALIAS = P.TOPIC_ALIAS
-SUB_ID = P.SUBSCRIPTION_IDENTIFIER
-
-OpenClient = Callable[..., RawClient]
-
-
-@pytest.fixture
-def clients() -> Iterator[OpenClient]:
-    """Factory ``clients(port, client_id, version, **connect_kw)``: a connected RawClient, closed afterwards."""
-    opened: list[RawClient] = []
-
-    def open_client(port: int, client_id: str, version: int = V5, **kw: Any) -> RawClient:
-        client = RawClient(port, version)
-        opened.append(client)
-        ack = client.connect(client_id, **kw)
-        assert ack.reason_code == 0, ack
-        client.connack = ack  # type: ignore[attr-defined]
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def subscribe(client: RawClient, *subs: tuple[str, int] | Subscription, packet_id: int = 1,
-              properties: dict[int, Any] | None = None) -> tuple[int, ...]:
-    items = tuple(s if isinstance(s, Subscription) else Subscription(topic_filter=s[0], qos=s[1]) for s in subs)
-    client.send(Subscribe(packet_id=packet_id, subscriptions=items, properties=properties or {}))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.packet_id == packet_id, ack
-    return ack.reason_codes
-
-
-def publish(client: RawClient, topic: str, payload: bytes = b"", qos: int = 0, packet_id: int = 1,
-            **kw: Any) -> int:
-    """Publish and complete the QoS flow, so the message has been routed when this returns; returns the
-    PUBACK / PUBREC reason code (0 for QoS 0)."""
-    client.send(Publish(topic=topic, payload=payload, qos=qos, packet_id=packet_id if qos else None, **kw))
-    if qos == 0:
-        client.send(Pingreq())
-        assert isinstance(client.recv(), Pingresp)
-        return 0
-    if qos == 1:
-        ack = client.recv()
-        assert isinstance(ack, Puback) and ack.packet_id == packet_id and ack.reason_code < 0x80, ack
-        return ack.reason_code
-    rec = client.recv()
-    assert isinstance(rec, Pubrec) and rec.packet_id == packet_id and rec.reason_code < 0x80, rec
-    client.send(Pubrel(packet_id=packet_id))
-    assert client.recv() == Pubcomp(packet_id=packet_id)
-    return rec.reason_code
-
-
-def ack(client: RawClient, packet: Packet) -> None:
-    if isinstance(packet, Publish) and packet.qos == 1:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Publish) and packet.qos == 2:
-        client.send(Pubrec(packet_id=packet.packet_id or 0))
-    elif isinstance(packet, Pubrel):
-        client.send(Pubcomp(packet_id=packet.packet_id))
-
-
-def drain(client: RawClient) -> list[Publish]:
-    """Every PUBLISH the broker has already sent to ``client``, acknowledged (QoS 2 up to PUBCOMP)."""
-    client.send(Pingreq())
-    out: list[Publish] = []
-    awaiting_rel: set[int | None] = set()
-    pinged = False
-    while not pinged or awaiting_rel:
-        packet = client.recv()
-        ack(client, packet)
-        if isinstance(packet, Pingresp):
-            pinged = True
-        elif isinstance(packet, Pubrel):
-            awaiting_rel.discard(packet.packet_id)
-        else:
-            assert isinstance(packet, Publish), packet
-            out.append(packet)
-            if packet.qos == 2:
-                awaiting_rel.add(packet.packet_id)
-    return out
-
+from tests.helpers import BrokerThread, wait_for
 
 # --------------------------------------------------------------------------------------------- Message Expiry
 
@@ -125,11 +35,11 @@ def drain(client: RawClient) -> list[Publish]:
 def test_message_expiry_interval_is_forwarded(broker: BrokerThread, clients: OpenClient) -> None:
     """[MQTT-3.3.2-6]: the forwarded Message Expiry Interval is the received one minus the time waited
     (about nothing here); a message without one is forwarded without one; 3.1.1 subscribers get the message."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("x/#", 1))
-    sub3 = clients(broker.port, "sub3", V3)
+    sub3 = clients(broker.port, "sub3", V311)
     subscribe(sub3, ("x/#", 1))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "x/e", b"e", qos=1, properties={MEI: 60})
     publish(pub, "x/n", b"n", qos=0)
     got = drain(sub)
@@ -142,12 +52,11 @@ def test_message_expiry_interval_is_forwarded(broker: BrokerThread, clients: Ope
 def test_expired_messages_are_not_delivered_to_a_resumed_session(broker: BrokerThread, clients: OpenClient) -> None:
     """[MQTT-3.3.2-5]: a message queued for an offline session whose expiry passed is not delivered when the
     session resumes; [MQTT-3.3.2-6]: the others carry the decreased remaining interval."""
-    persistent: dict[str, Any] = {"clean_start": False, "properties": {P.SESSION_EXPIRY_INTERVAL: 60}}
-    sub = clients(broker.port, "sub", **persistent)
+    sub = clients(broker.port, "sub", V5, **persistent(V5, expiry=60))
     subscribe(sub, ("x/#", 1))
     sub.close()
-    wait_for(lambda: broker.call(lambda: broker.broker.sessions["sub"].connection is None), message="sub offline")
-    pub = clients(broker.port, "pub")
+    wait_for(lambda: offline(broker, "sub"), message="sub offline")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "x/short", b"s", qos=1, properties={MEI: 1})
     publish(pub, "x/long", b"l", qos=1, properties={MEI: 30})
     publish(pub, "x/none", b"n", qos=1)
@@ -162,8 +71,8 @@ def test_expired_messages_are_not_delivered_to_a_resumed_session(broker: BrokerT
         return broker.call(check)
 
     wait_for(aged, timeout=5, message="x/short to expire")
-    sub = clients(broker.port, "sub", **persistent)
-    assert sub.connack.session_present  # type: ignore[attr-defined]
+    sub = clients(broker.port, "sub", V5, **persistent(V5, expiry=60))
+    assert sub.connack.session_present
     got = {p.topic: p.properties.get(MEI) for p in drain(sub)}
     assert set(got) == {"x/long", "x/none"}
     assert 0 < got["x/long"] <= 29
@@ -174,9 +83,9 @@ def test_message_expiring_while_queued_behind_the_window_is_not_delivered(broker
                                                                            clients: OpenClient) -> None:
     """[MQTT-3.3.2-5] also for a connected client: a message waiting for a free slot of the client's Receive
     Maximum that expires before onward delivery starts is dropped."""
-    sub = clients(broker.port, "sub", properties={P.RECEIVE_MAXIMUM: 1})
+    sub = clients(broker.port, "sub", V5, properties={P.RECEIVE_MAXIMUM: 1})
     subscribe(sub, ("w/#", 1))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "w/a", b"a", qos=1)
     publish(pub, "w/b", b"b", qos=1, properties={MEI: 1})
     publish(pub, "w/c", b"c", qos=1, properties={MEI: 100})
@@ -202,10 +111,10 @@ def test_message_expiring_while_queued_behind_the_window_is_not_delivered(broker
 def test_topic_alias_from_the_client(broker: BrokerThread, clients: OpenClient) -> None:
     """§3.3.2.3.4, [MQTT-3.3.2-12]: a PUBLISH with topic + alias sets the mapping, a later one with an empty
     topic + alias uses it, a new topic remaps it; subscribers see full topic names and no alias."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("ta/#", 1))
-    pub = clients(broker.port, "pub")
-    assert pub.connack.properties[P.TOPIC_ALIAS_MAXIMUM] == 65535  # type: ignore[attr-defined]
+    pub = clients(broker.port, "pub", V5)
+    assert pub.connack.properties[P.TOPIC_ALIAS_MAXIMUM] == 65535
     publish(pub, "ta/one", b"1", qos=1, properties={ALIAS: 1})
     publish(pub, "", b"2", qos=1, properties={ALIAS: 1})
     publish(pub, "", b"3", qos=0, properties={ALIAS: 1})
@@ -226,9 +135,9 @@ def test_topic_alias_from_the_client(broker: BrokerThread, clients: OpenClient) 
 
 def test_unknown_topic_alias_is_a_protocol_error(broker: BrokerThread, clients: OpenClient) -> None:
     """§3.3.2.3.4: an empty topic with an alias that has no mapping is a Protocol Error (DISCONNECT 0x82)."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("#", 0))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     pub.send(Publish(topic="", payload=b"x", qos=1, packet_id=1, properties={ALIAS: 7}))
     assert pub.recv_until_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
     assert drain(sub) == []
@@ -239,8 +148,8 @@ def test_topic_alias_above_the_server_maximum_is_rejected(start_broker: Callable
     """[MQTT-3.2.2-17]: CONNACK announces Topic Alias Maximum; [MQTT-3.3.2-9]: a larger alias is refused
     with DISCONNECT 0x94 Topic Alias invalid."""
     bt = start_broker(mqtt={"max_topic_alias": 2})
-    pub = clients(bt.port, "pub")
-    assert pub.connack.properties[P.TOPIC_ALIAS_MAXIMUM] == 2  # type: ignore[attr-defined]
+    pub = clients(bt.port, "pub", V5)
+    assert pub.connack.properties[P.TOPIC_ALIAS_MAXIMUM] == 2
     publish(pub, "ta/x", b"ok", qos=1, properties={ALIAS: 2})
     pub.send(Publish(topic="ta/y", payload=b"x", qos=1, packet_id=2, properties={ALIAS: 3}))
     assert pub.recv_until_closed() == [Disconnect(reason_code=ReasonCode.TOPIC_ALIAS_INVALID)]
@@ -248,12 +157,11 @@ def test_topic_alias_above_the_server_maximum_is_rejected(start_broker: Callable
 
 def test_topic_alias_mapping_ends_with_the_connection(broker: BrokerThread, clients: OpenClient) -> None:
     """[MQTT-3.3.2-7]: alias mappings do not carry over to a new network connection, even of the same session."""
-    persistent: dict[str, Any] = {"clean_start": False, "properties": {P.SESSION_EXPIRY_INTERVAL: 60}}
-    pub = clients(broker.port, "pub", **persistent)
+    pub = clients(broker.port, "pub", V5, **persistent(V5, expiry=60))
     publish(pub, "ta/one", b"1", qos=1, properties={ALIAS: 1})
     pub.close()
-    wait_for(lambda: broker.call(lambda: broker.broker.sessions["pub"].connection is None), message="pub offline")
-    pub = clients(broker.port, "pub", **persistent)
+    wait_for(lambda: offline(broker, "pub"), message="pub offline")
+    pub = clients(broker.port, "pub", V5, **persistent(V5, expiry=60))
     pub.send(Publish(topic="", payload=b"x", qos=1, packet_id=2, properties={ALIAS: 1}))
     assert pub.recv_until_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
 
@@ -284,9 +192,9 @@ def test_broker_assigns_outgoing_topic_aliases_within_the_client_maximum(broker:
                                                                          clients: OpenClient) -> None:
     """§3.3.2.3.4, [MQTT-3.1.2-26]/[MQTT-3.3.2-11]: with Topic Alias Maximum 2 the broker sends topic + alias
     first, then an empty topic + the same alias, and never an alias above 2 (a third topic goes by name)."""
-    sub = clients(broker.port, "sub", properties={P.TOPIC_ALIAS_MAXIMUM: 2})
+    sub = clients(broker.port, "sub", V5, properties={P.TOPIC_ALIAS_MAXIMUM: 2})
     subscribe(sub, ("oa/#", 1))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     sent = ["oa/1", "oa/1", "oa/2", "oa/3", "oa/1", "oa/2", "oa/3", "oa/1"]
     for n, topic in enumerate(sent):
         publish(pub, topic, str(n).encode(), qos=n % 3)
@@ -303,12 +211,12 @@ def test_broker_assigns_outgoing_topic_aliases_within_the_client_maximum(broker:
 
 def test_no_outgoing_topic_aliases_without_client_maximum(broker: BrokerThread, clients: OpenClient) -> None:
     """[MQTT-3.1.2-27]: a client that sent no (or 0) Topic Alias Maximum never gets a Topic Alias."""
-    absent = clients(broker.port, "absent")
-    zero = clients(broker.port, "zero", properties={P.TOPIC_ALIAS_MAXIMUM: 0})
-    v3 = clients(broker.port, "v3", V3)
+    absent = clients(broker.port, "absent", V5)
+    zero = clients(broker.port, "zero", V5, properties={P.TOPIC_ALIAS_MAXIMUM: 0})
+    v3 = clients(broker.port, "v3", V311)
     for c in (absent, zero, v3):
         subscribe(c, ("oa/#", 0))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     for _ in range(3):
         publish(pub, "oa/t", b"x", qos=1)
     for c in (absent, zero, v3):
@@ -319,18 +227,17 @@ def test_no_outgoing_topic_aliases_without_client_maximum(broker: BrokerThread, 
 def test_outgoing_topic_aliases_start_afresh_on_a_new_connection(broker: BrokerThread,
                                                                  clients: OpenClient) -> None:
     """[MQTT-3.3.2-7]: the broker does not reuse an alias it set on an earlier connection."""
-    persistent: dict[str, Any] = {"clean_start": False,
-                                  "properties": {P.SESSION_EXPIRY_INTERVAL: 60, P.TOPIC_ALIAS_MAXIMUM: 5}}
-    sub = clients(broker.port, "sub", **persistent)
+    resume_with_aliases = persistent(V5, expiry=60, properties={P.TOPIC_ALIAS_MAXIMUM: 5})
+    sub = clients(broker.port, "sub", V5, **resume_with_aliases)
     subscribe(sub, ("oa/#", 1))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "oa/t", b"1", qos=1)
     publish(pub, "oa/t", b"2", qos=1)
     assert [p.topic for p in drain(sub)] == ["oa/t", ""]
     sub.close()
-    wait_for(lambda: broker.call(lambda: broker.broker.sessions["sub"].connection is None), message="sub offline")
+    wait_for(lambda: offline(broker, "sub"), message="sub offline")
     publish(pub, "oa/t", b"queued", qos=1)
-    sub = clients(broker.port, "sub", **persistent)
+    sub = clients(broker.port, "sub", V5, **resume_with_aliases)
     publish(pub, "oa/t", b"live", qos=1)
     got = drain(sub)
     assert [p.payload for p in got] == [b"queued", b"live"]
@@ -346,9 +253,9 @@ def test_request_response_properties_pass_through_unchanged(broker: BrokerThread
     Data, [MQTT-3.3.2-17]/[MQTT-3.3.2-18] User Properties (all of them, in order, duplicates kept),
     [MQTT-3.3.2-20] Content Type: forwarded unaltered, nothing added; the responder's reply reaches the
     requester with the Correlation Data echoed."""
-    requester = clients(broker.port, "requester")
-    responder = clients(broker.port, "responder")
-    legacy = clients(broker.port, "legacy", V3)
+    requester = clients(broker.port, "requester", V5)
+    responder = clients(broker.port, "responder", V5)
+    legacy = clients(broker.port, "legacy", V311)
     subscribe(requester, ("rr/reply/42", 1))
     subscribe(responder, ("rr/req", 2))
     subscribe(legacy, ("rr/#", 1))
@@ -380,9 +287,9 @@ def test_invalid_response_topic_is_a_protocol_error(broker: BrokerThread, client
     """[MQTT-3.3.2-14]: a Response Topic must not contain wildcards (and, being a topic name, is at least one
     character [MQTT-4.7.3-1]); a PUBLISH carrying one is a Protocol Error (§4.13: DISCONNECT 0x82) and must
     not be forwarded, or the broker would send the malformed property on."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("rr/#", 0))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     pub.send(Publish(topic="rr/req", payload=b"x", qos=1, packet_id=1,
                      properties={P.RESPONSE_TOPIC: response_topic}))
     pub.send(Pingreq())
@@ -402,11 +309,11 @@ def test_invalid_response_topic_is_a_protocol_error(broker: BrokerThread, client
 def test_subscription_identifier_is_sent_with_matching_messages(broker: BrokerThread, clients: OpenClient) -> None:
     """§3.8.2.1.2, [MQTT-3.3.4-3]: messages for a subscription carry its identifier (retained ones sent on
     subscribe too); each subscriber gets its own identifier, one without gets none."""
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "si/r", b"retained", qos=1, retain=True)
-    big = clients(broker.port, "big")
-    small = clients(broker.port, "small")
-    plain = clients(broker.port, "plain")
+    big = clients(broker.port, "big", V5)
+    small = clients(broker.port, "small", V5)
+    plain = clients(broker.port, "plain", V5)
     subscribe(big, ("si/#", 1), properties={SUB_ID: [268_435_455]})
     subscribe(small, ("si/+", 1), properties={SUB_ID: [1]})
     subscribe(plain, ("si/#", 1))
@@ -420,9 +327,9 @@ def test_subscription_identifier_is_sent_with_matching_messages(broker: BrokerTh
 def test_subscription_identifier_applies_to_every_filter_of_its_subscribe(broker: BrokerThread,
                                                                           clients: OpenClient) -> None:
     """§3.8.2.1.2: the identifier is associated with every subscription the SUBSCRIBE creates or modifies."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("a/#", 0), ("b/#", 1), properties={SUB_ID: [42]})
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     publish(pub, "a/x", b"a", qos=1)
     publish(pub, "b/x", b"b", qos=1)
     assert [(p.topic, p.properties.get(SUB_ID)) for p in drain(sub)] == [("a/x", [42]), ("b/x", [42])]
@@ -433,10 +340,10 @@ def test_publisher_topic_alias_and_subscription_identifiers_do_not_leak(broker: 
     """Topic Alias is per connection (§3.3.2.3.4) and Subscription Identifiers belong to the receiving
     subscription (§3.3.2.3.8): the publisher's never reach a subscriber; a subscriber that accepts aliases
     gets the broker's own alias."""
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     subscribe(pub, ("leak/in", 1), properties={SUB_ID: [9]})
-    plain = clients(broker.port, "plain")
-    aliased = clients(broker.port, "aliased", properties={P.TOPIC_ALIAS_MAXIMUM: 10})
+    plain = clients(broker.port, "plain", V5)
+    aliased = clients(broker.port, "aliased", V5, properties={P.TOPIC_ALIAS_MAXIMUM: 10})
     subscribe(plain, ("leak/#", 1))
     subscribe(aliased, ("leak/#", 1))
     publish(pub, "leak/out", b"x", qos=1, properties={ALIAS: 4, P.USER_PROPERTY: [("u", "v")]})
@@ -452,9 +359,9 @@ def test_subscription_identifier_in_a_client_publish_is_a_protocol_error(broker:
                                                                          clients: OpenClient) -> None:
     """[MQTT-3.3.4-6]: a PUBLISH from a client must not carry a Subscription Identifier -> DISCONNECT 0x82,
     the message is not forwarded."""
-    sub = clients(broker.port, "sub")
+    sub = clients(broker.port, "sub", V5)
     subscribe(sub, ("#", 0))
-    pub = clients(broker.port, "pub")
+    pub = clients(broker.port, "pub", V5)
     pub.send(Publish(topic="leak/x", payload=b"x", qos=1, packet_id=1, properties={SUB_ID: [5]}))
     assert pub.recv_until_closed() == [Disconnect(reason_code=ReasonCode.PROTOCOL_ERROR)]
     assert drain(sub) == []

@@ -3,72 +3,32 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-import hookmq.broker.broker as broker_module
-from hookmq.mqtt import (
-    Connack,
-    Connect,
-    Disconnect,
-    PropertyId,
-    ProtocolVersion,
-    Puback,
-    Publish,
-    Suback,
-    Subscribe,
-    Subscription,
-    Will,
+from hookmq.mqtt import Connack, Connect, Disconnect, Publish, Suback, Subscribe, Subscription, Will
+from tests.broker.support import (
+    V5,
+    V311,
+    P,
+    each_version,
+    offline,
+    open_watcher,
+    persistent,
+    recv_publish,
+    session_gone,
 )
-from tests.helpers import BrokerThread, RawClient, raw_client, wait_for
+from tests.helpers import BrokerThread, raw_client, wait_for
 
-V311 = ProtocolVersion.MQTT_3_1_1
-V5 = ProtocolVersion.MQTT_5
-P = PropertyId
-StartBroker = Callable[..., BrokerThread]
-VERSIONS = pytest.mark.parametrize("version", [V311, V5], ids=["3.1.1", "5"])
-
-
-@pytest.fixture(autouse=True)
-def fast_sweep(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Check delayed wills and session expiry every 50 ms (default 500 ms) so timing checks stay tight."""
-    monkeypatch.setattr(broker_module, "SWEEP_INTERVAL", 0.05)
-    yield
-
-
-def watcher(bt: BrokerThread, topic_filter: str = "will/#") -> RawClient:
-    client = RawClient(bt.port, V5)
-    client.connect(f"watch-{time.monotonic_ns()}")
-    client.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter=topic_filter, qos=1),)))
-    ack = client.recv()
-    assert isinstance(ack, Suback) and ack.reason_codes == (1,), ack
-    return client
-
-
-def recv_will(client: RawClient, timeout: float | None = None) -> Publish:
-    packet = client.recv(timeout)
-    assert isinstance(packet, Publish), packet
-    if packet.qos:
-        client.send(Puback(packet_id=packet.packet_id or 0))
-    return packet
+VERSIONS = each_version()
+pytestmark = pytest.mark.usefixtures("fast_sweep")
 
 
 def will(topic: str = "will/t", payload: bytes = b"gone", qos: int = 1, retain: bool = False,
          properties: dict[int, Any] | None = None) -> Will:
+    """A Will for CONNECT that the `open_watcher` on ``will/#`` sees (QoS 1 by default)."""
     return Will(topic=topic, payload=payload, qos=qos, retain=retain, properties=properties or {})
-
-
-def session_ended(bt: BrokerThread, clientid: str) -> bool:
-    return bt.call(lambda: clientid not in bt.broker.sessions)
-
-
-def offline(bt: BrokerThread, clientid: str) -> bool:
-    def check() -> bool:
-        session = bt.broker.sessions.get(clientid)
-        return session is not None and session.connection is None
-    return bt.call(check)
 
 
 # ------------------------------------------------------------------------------------------------ when
@@ -78,11 +38,11 @@ def offline(bt: BrokerThread, clientid: str) -> bool:
 def test_will_is_published_when_the_socket_closes_without_disconnect(broker: BrokerThread, version: int) -> None:
     """[MQTT-3.1.2-8] the Will Message is published when the network connection closes without a
     DISCONNECT."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, version) as c:
             c.connect("dies", will=will(payload=b"dead"))
-        got = recv_will(w)
+        got = recv_publish(w, send_ack=True)
         assert (got.topic, got.payload, got.qos, got.retain) == ("will/t", b"dead", 1, False)
     finally:
         w.close()
@@ -90,12 +50,12 @@ def test_will_is_published_when_the_socket_closes_without_disconnect(broker: Bro
 
 def test_v5_will_properties_travel_with_the_will(broker: BrokerThread) -> None:
     """MQTT 5 3.1.3.2: Will Properties (Content Type, User Property, ...) are sent with the Will Message."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("props", will=Will(topic="will/p", payload=b"bye", qos=1,
                                          properties={P.CONTENT_TYPE: "text/plain", P.USER_PROPERTY: [("k", "v")]}))
-        got = recv_will(w)
+        got = recv_publish(w, send_ack=True)
         assert got.topic == "will/p"
         assert got.properties.get(P.CONTENT_TYPE) == "text/plain"
         assert got.properties.get(P.USER_PROPERTY) == [("k", "v")]
@@ -107,13 +67,13 @@ def test_v5_will_properties_travel_with_the_will(broker: BrokerThread) -> None:
 @VERSIONS
 def test_will_is_not_published_after_a_normal_disconnect(broker: BrokerThread, version: int) -> None:
     """[MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT (0x00) deletes the Will Message without publishing it."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, version) as c:
             c.connect("polite", will=will())
             c.send(Disconnect())
             assert c.recv_until_closed() == []
-        wait_for(lambda: session_ended(broker, "polite"))
+        wait_for(lambda: session_gone(broker, "polite"))
         w.expect_silence(0.3)
     finally:
         w.close()
@@ -121,13 +81,13 @@ def test_will_is_not_published_after_a_normal_disconnect(broker: BrokerThread, v
 
 def test_v5_will_is_published_after_disconnect_with_will_message(broker: BrokerThread) -> None:
     """MQTT 5 3.14.2.1: DISCONNECT with Reason Code 0x04 (Disconnect with Will Message) keeps the will."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("with-will", will=will(payload=b"asked for it"))
             c.send(Disconnect(reason_code=0x04))
             assert c.recv_until_closed() == []
-        assert recv_will(w).payload == b"asked for it"
+        assert recv_publish(w, send_ack=True).payload == b"asked for it"
     finally:
         w.close()
 
@@ -138,13 +98,13 @@ def test_v5_will_is_published_after_disconnect_with_an_error_reason_code(broker:
     sending a DISCONNECT packet with a Reason Code 0x00'; it is removed only by DISCONNECT 0x00
     [MQTT-3.1.2-10] [MQTT-3.14.4-3]. So a DISCONNECT with an error code (0x80 Unspecified error, ...)
     does not suppress the will."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("failing", will=will(payload=b"client error"))
             c.send(Disconnect(reason_code=code))
             assert c.recv_until_closed() == []
-        assert recv_will(w, timeout=1).payload == b"client error"
+        assert recv_publish(w, timeout=1, send_ack=True).payload == b"client error"
     finally:
         w.close()
 
@@ -154,24 +114,24 @@ def test_will_is_published_when_the_server_closes_for_a_protocol_error(broker: B
                                                                         version: int) -> None:
     """[MQTT-3.1.2-8] (MQTT 5 3.1.2.5: 'the Server closes the Network Connection without first receiving a
     DISCONNECT') a protocol error closes the connection and publishes the will."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, version) as c:
             c.connect("broken", will=will(payload=b"malformed"))
             c.send_raw(b"\x30\x03\x00\x05a")  # PUBLISH whose topic length runs past the packet
             c.recv_until_closed()
-        assert recv_will(w).payload == b"malformed"
+        assert recv_publish(w, send_ack=True).payload == b"malformed"
     finally:
         w.close()
 
 
 def test_will_is_published_on_keepalive_timeout(broker: BrokerThread) -> None:
     """[MQTT-3.1.2-8] a keep-alive timeout is an abnormal close: the will is published."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V311) as c:
             c.connect("sleepy", keep_alive=1, will=will(payload=b"timed out"))
-            assert recv_will(w, timeout=4).payload == b"timed out"
+            assert recv_publish(w, timeout=4, send_ack=True).payload == b"timed out"
     finally:
         w.close()
 
@@ -180,13 +140,13 @@ def test_will_is_published_on_keepalive_timeout(broker: BrokerThread) -> None:
 def test_will_is_published_when_the_session_is_taken_over(broker: BrokerThread, version: int) -> None:
     """The server closing the old connection of a taken-over session is not a normal DISCONNECT, so its will
     (without delay) is published (MQTT 5 3.1.2.5)."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, version) as old, raw_client(broker.port, version) as new:
             old.connect("taken", will=will(payload=b"taken over"))
             assert new.connect("taken").reason_code == 0
             old.recv_until_closed()
-            assert recv_will(w).payload == b"taken over"
+            assert recv_publish(w, send_ack=True).payload == b"taken over"
             w.expect_silence(0.2)  # once
     finally:
         w.close()
@@ -197,14 +157,14 @@ def test_will_is_published_when_the_session_is_taken_over(broker: BrokerThread, 
 
 def test_v5_will_delay_interval_delays_the_will(broker: BrokerThread) -> None:
     """[MQTT-3.1.3-9] the will is published only after the Will Delay Interval has passed."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("delayed", properties={P.SESSION_EXPIRY_INTERVAL: 60},
                       will=Will(topic="will/t", payload=b"later", qos=1, properties={P.WILL_DELAY_INTERVAL: 1}))
         closed_at = time.monotonic()
         w.expect_silence(0.6)
-        got = recv_will(w, timeout=3)
+        got = recv_publish(w, timeout=3, send_ack=True)
         elapsed = time.monotonic() - closed_at
         assert got.payload == b"later"
         assert 0.9 <= elapsed < 2.5, elapsed
@@ -215,7 +175,7 @@ def test_v5_will_delay_interval_delays_the_will(broker: BrokerThread) -> None:
 def test_v5_reconnect_within_the_will_delay_cancels_the_will(broker: BrokerThread) -> None:
     """[MQTT-3.1.3-9] if a new network connection to the session is made before the Will Delay Interval has
     passed, the server MUST NOT send the Will Message."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         delayed = Will(topic="will/t", payload=b"never", qos=1, properties={P.WILL_DELAY_INTERVAL: 1})
         with raw_client(broker.port, V5) as c:
@@ -223,7 +183,7 @@ def test_v5_reconnect_within_the_will_delay_cancels_the_will(broker: BrokerThrea
         closed_at = time.monotonic()
         wait_for(lambda: offline(broker, "back-soon"))
         with raw_client(broker.port, V5) as c:
-            ack = c.connect("back-soon", clean_start=False, properties={P.SESSION_EXPIRY_INTERVAL: 60})
+            ack = c.connect("back-soon", **persistent(V5, expiry=60))
             assert ack.session_present is True
             assert time.monotonic() - closed_at < 0.9, "reconnected too late for this test to mean anything"
             # wait past the original delay: nothing may arrive
@@ -238,7 +198,7 @@ def test_v5_reconnect_within_the_will_delay_cancels_the_will(broker: BrokerThrea
 def test_v5_will_delay_is_cut_short_by_a_shorter_session_expiry(broker: BrokerThread) -> None:
     """MQTT 5 3.1.3.2.2: the will is published when the Will Delay Interval passes or the session ends,
     whichever happens first."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("short-session", properties={P.SESSION_EXPIRY_INTERVAL: 1},
@@ -246,24 +206,24 @@ def test_v5_will_delay_is_cut_short_by_a_shorter_session_expiry(broker: BrokerTh
                                 properties={P.WILL_DELAY_INTERVAL: 3600}))
         closed_at = time.monotonic()
         w.expect_silence(0.6)
-        got = recv_will(w, timeout=3)
+        got = recv_publish(w, timeout=3, send_ack=True)
         elapsed = time.monotonic() - closed_at
         assert got.payload == b"session over"
         assert 0.9 <= elapsed < 2.5, elapsed
-        wait_for(lambda: session_ended(broker, "short-session"))
+        wait_for(lambda: session_gone(broker, "short-session"))
     finally:
         w.close()
 
 
 def test_v5_will_delay_with_session_expiry_zero_publishes_at_once(broker: BrokerThread) -> None:
     """With Session Expiry 0 the session ends with the connection, so a delayed will is published at once."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as c:
             c.connect("no-session", will=Will(topic="will/t", payload=b"now", qos=1,
                                               properties={P.WILL_DELAY_INTERVAL: 3600}))
         closed_at = time.monotonic()
-        assert recv_will(w, timeout=3).payload == b"now"
+        assert recv_publish(w, timeout=3, send_ack=True).payload == b"now"
         assert time.monotonic() - closed_at < 0.5
     finally:
         w.close()
@@ -271,12 +231,12 @@ def test_v5_will_delay_with_session_expiry_zero_publishes_at_once(broker: Broker
 
 def test_v5_delayed_will_is_not_published_on_takeover(broker: BrokerThread) -> None:
     """[MQTT-3.1.3-9] a takeover is a new network connection to the session before the delay passed."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V5) as old, raw_client(broker.port, V5) as new:
             old.connect("taken-late", properties={P.SESSION_EXPIRY_INTERVAL: 60},
                         will=Will(topic="will/t", payload=b"no", qos=1, properties={P.WILL_DELAY_INTERVAL: 1}))
-            new.connect("taken-late", clean_start=False, properties={P.SESSION_EXPIRY_INTERVAL: 60})
+            new.connect("taken-late", **persistent(V5, expiry=60))
             assert old.recv_until_closed() == [Disconnect(reason_code=0x8E)]
             w.expect_silence(1.3)
     finally:
@@ -290,11 +250,11 @@ def test_v5_delayed_will_is_not_published_on_takeover(broker: BrokerThread) -> N
 def test_will_retain_stores_a_retained_message(broker: BrokerThread, version: int) -> None:
     """[MQTT-3.1.2-17] (MQTT 5: [MQTT-3.1.2-15]) Will Retain = 1: the will is published as a retained
     message, so a later subscriber receives it with RETAIN = 1."""
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, version) as c:
             c.connect("retainer", will=will(topic="will/status", payload=b"offline", retain=True))
-        live = recv_will(w)
+        live = recv_publish(w, send_ack=True)
         assert live.payload == b"offline"
         # [MQTT-3.3.1-12] (MQTT 5: Retain As Published = 0) an established subscription gets RETAIN = 0
         assert live.retain is False
@@ -310,11 +270,11 @@ def test_will_retain_stores_a_retained_message(broker: BrokerThread, version: in
 
 
 def test_will_without_retain_is_not_stored(broker: BrokerThread) -> None:
-    w = watcher(broker)
+    w = open_watcher(broker, "will/#")
     try:
         with raw_client(broker.port, V311) as c:
             c.connect("not-retained", will=will(topic="will/plain"))
-        recv_will(w)
+        recv_publish(w, send_ack=True)
         with raw_client(broker.port, V311) as late:
             late.connect("late2")
             late.send(Subscribe(packet_id=1, subscriptions=(Subscription(topic_filter="will/plain", qos=1),)))
@@ -332,7 +292,7 @@ def test_v5_will_topic_must_be_a_valid_topic_name(broker: BrokerThread) -> None:
         packets = c.recv_until_closed()
         assert len(packets) == 1 and isinstance(packets[0], Connack), packets
         assert packets[0].reason_code == 0x90
-    assert broker.call(lambda: "wild-will" not in broker.broker.sessions)
+    assert session_gone(broker, "wild-will")
 
 
 def test_v311_will_topic_with_wildcards_is_refused(broker: BrokerThread) -> None:
@@ -341,4 +301,4 @@ def test_v311_will_topic_with_wildcards_is_refused(broker: BrokerThread) -> None
         packets = c.recv_until_closed()
         assert packets == [] or (len(packets) == 1 and isinstance(packets[0], Connack)
                                  and packets[0].reason_code != 0), packets
-    assert broker.call(lambda: "wild-will3" not in broker.broker.sessions)
+    assert session_gone(broker, "wild-will3")
