@@ -359,7 +359,7 @@ class Broker:
             count = 0
             for session, opts in nodes[0].subs.values():
                 if opts.no_local and session.clientid == message.from_clientid:
-                    session._dropped(message, "no_local")  # [MQTT-3.8.3-3]
+                    session.report_dropped(message, "no_local")  # [MQTT-3.8.3-3]
                     continue
                 session.deliver(message, opts.qos if opts.qos < msg_qos else msg_qos,
                                 message.retain and opts.retain_as_published,
@@ -394,7 +394,7 @@ class Broker:
         for session, qos, retain, sub_ids in targets.values():
             session.deliver(message, qos, retain, tuple(sub_ids))
         if no_local is not None and no_local.clientid not in targets:
-            no_local._dropped(message, "no_local")  # only when no other subscription delivered it
+            no_local.report_dropped(message, "no_local")  # only when no other subscription delivered it
         return len(targets) + shared_count
 
     # ---------------------------------------------------------------- management (API, CLI)
