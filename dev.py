@@ -3,7 +3,7 @@
 
     python3 dev.py serve [hookmq serve options]   create .venv if needed, install hookmq, run the broker
     python3 dev.py test [pytest options]          also install test tools (and Debian's mosquitto-clients
-                                                  when running as root), then ruff, import-linter, pytest
+                                                  when running as root), then ruff, import-linter, mypy, pytest
 
 Both are idempotent: a second run reuses .venv and reinstalls only when pyproject.toml changed.
 """
@@ -70,6 +70,7 @@ def main() -> None:
         ensure_debian_peers()
         run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py", cwd=ROOT)
         run(BIN / "lint-imports", cwd=ROOT)
+        run(BIN / "mypy", cwd=ROOT)
         os.execv(PY, [str(PY), "-m", "pytest", *args])
     else:
         print(__doc__)

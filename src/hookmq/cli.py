@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +19,7 @@ from hookmq.config import ConfigError, Settings, load_settings
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"hookmq: {message}", err=True)
     sys.exit(2)
 
@@ -29,7 +29,6 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
         return load_settings(config, overrides=overrides)
     except ConfigError as exc:
         _fail(str(exc))
-        raise  # unreachable
 
 
 @click.group()

@@ -1,9 +1,17 @@
-"""What the broker knows about one connected client; handed to hooks and to the API."""
+"""What the broker knows about one connected client (handed to hooks and the API), and its connection state."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
+
+
+class ConnState(IntEnum):
+    NEW = 0  # socket open, no CONNECT yet
+    CONNECTING = 1  # CONNECT received, authentication running
+    CONNECTED = 2  # CONNACK 0 sent
+    CLOSED = 3
 
 
 @dataclass(slots=True, kw_only=True)

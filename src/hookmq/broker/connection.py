@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from hookmq.mqtt import (
@@ -26,7 +25,7 @@ from hookmq.mqtt import (
     reason_name,
 )
 
-from .clientinfo import ClientInfo
+from .clientinfo import ClientInfo, ConnState
 from .handlers import dispatch
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from .broker import Broker
     from .session import Outgoing, Session
 
-__all__ = ["ConnState", "MqttConnection"]
+__all__ = ["MqttConnection"]
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +43,12 @@ V5 = ProtocolVersion.MQTT_5
 WRITE_HIGH_WATER = 1024 * 1024
 
 
-class ConnState(IntEnum):
-    NEW = 0  # socket open, no CONNECT yet
-    CONNECTING = 1  # CONNECT received, authentication running
-    CONNECTED = 2  # CONNACK 0 sent
-    CLOSED = 3
-
-
 class MqttConnection(asyncio.Protocol):
     def __init__(self, broker: Broker, listener: str) -> None:
         self.broker = broker
         self.listener = listener
         self.decoder = Decoder(max_packet_size=broker.settings.mqtt.max_packet_size)
-        self.transport: asyncio.BaseTransport | Any = None
+        self.transport: asyncio.Transport | Any = None
         self.state = ConnState.NEW
         self.protocol_version: int = ProtocolVersion.MQTT_3_1_1
         self.client = ClientInfo(listener=listener)

@@ -209,9 +209,9 @@ def _retained_walk(node: _RetainedNode, levels: list[str], i: int) -> Iterator[M
                 continue
             yield from _retained_walk(child, levels, i + 1)
     else:
-        child = node.children.get(level)
-        if child is not None:
-            yield from _retained_walk(child, levels, i + 1)
+        exact = node.children.get(level)
+        if exact is not None:
+            yield from _retained_walk(exact, levels, i + 1)
 
 
 def _subtree(node: _RetainedNode, skip_dollar: bool) -> Iterator[Message]:

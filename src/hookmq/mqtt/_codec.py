@@ -442,7 +442,7 @@ def encode(packet: Packet, version: int = ProtocolVersion.MQTT_3_1_1) -> bytes:
     if isinstance(packet, Connect):
         return _encode_connect(packet)
     if isinstance(packet, Connack):
-        body = bytes((1 if packet.session_present else 0, packet.reason_code))
+        body = bytearray((1 if packet.session_present else 0, packet.reason_code))
         if v5:
             body += encode_properties(packet.properties)
         return _frame(0x20, body)
@@ -488,8 +488,10 @@ def encode(packet: Packet, version: int = ProtocolVersion.MQTT_3_1_1) -> bytes:
             return b"\xe0\x00"
         if not packet.reason_code and not packet.properties:
             return bytes((first, 0))
-        body = bytes((packet.reason_code,)) + (encode_properties(packet.properties) if packet.properties else b"")
-        return _frame(first, body)
+        reason_body = bytearray((packet.reason_code,))
+        if packet.properties:
+            reason_body += encode_properties(packet.properties)
+        return _frame(first, reason_body)
     raise TypeError(f"not an MQTT packet: {packet!r}")
 
 

@@ -60,7 +60,7 @@ class ReasonCode(IntEnum):
 
 
 # MQTT 3.1/3.1.1 CONNACK return codes (spec 3.2.2.3); the mapping follows MQTT 5 appendix / EMQX's compat table.
-_CONNACK_V3 = {
+_CONNACK_V3: dict[int, int] = {
     ReasonCode.SUCCESS: 0x00,
     ReasonCode.UNSUPPORTED_PROTOCOL_VERSION: 0x01,
     ReasonCode.CLIENT_IDENTIFIER_NOT_VALID: 0x02,
@@ -75,7 +75,7 @@ _CONNACK_V3 = {
 
 def connack_v3_code(code: int) -> int:
     """Return the MQTT 3.x CONNACK return code for an MQTT 5 reason code (unknown failures: 'unavailable')."""
-    return _CONNACK_V3.get(code, 0x03)  # type: ignore[call-overload]
+    return _CONNACK_V3.get(code, 0x03)
 
 
 def reason_name(code: int) -> str:

@@ -133,10 +133,10 @@ class Batch:
         """
         self.sessions[client_id] = None
         self.wiped_sessions.add(client_id)
-        for key in [key for key in self.subscriptions if key[0] == client_id]:
-            del self.subscriptions[key]
-        for key in [key for key in self.messages if key[0] == client_id]:
-            del self.messages[key]
+        for sub_key in [k for k in self.subscriptions if k[0] == client_id]:
+            del self.subscriptions[sub_key]
+        for msg_key in [k for k in self.messages if k[0] == client_id]:
+            del self.messages[msg_key]
 
     def put_subscription(self, record: SubscriptionRecord) -> None:
         self.subscriptions[record.client_id, record.topic_filter] = record

@@ -26,6 +26,7 @@ from hookmq.mqtt import (
     Unsubscribe,
 )
 
+from ..clientinfo import ConnState
 from . import acks, auth, connect, disconnect, ping, publish, subscribe, unsubscribe
 
 if TYPE_CHECKING:
@@ -49,8 +50,8 @@ _HANDLERS: dict[type, Callable[[Any, Any], None]] = {
 
 def dispatch(conn: MqttConnection, packet: Packet) -> None:
     handler = _HANDLERS.get(type(packet))
-    if conn.state != 2:  # ConnState.CONNECTED
-        if isinstance(packet, Connect) and conn.state == 0:
+    if conn.state != ConnState.CONNECTED:
+        if isinstance(packet, Connect) and conn.state == ConnState.NEW:
             connect.handle(conn, packet)
             return
         raise ProtocolViolation(f"{type(packet).__name__.upper()} before CONNACK")

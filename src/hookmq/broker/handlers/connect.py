@@ -23,6 +23,7 @@ from hookmq.mqtt import (
     is_valid_topic_name,
 )
 
+from ..clientinfo import ConnState
 from ..hooks import HookEvent
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ P = PropertyId
 
 
 def handle(conn: MqttConnection, packet: Connect) -> None:
-    conn.state = 1  # ConnState.CONNECTING
+    conn.state = ConnState.CONNECTING
     conn.protocol_version = packet.protocol_version
     broker = conn.broker
     client = conn.client
@@ -66,7 +67,7 @@ def handle(conn: MqttConnection, packet: Connect) -> None:
 
 
 def _after_auth(conn: MqttConnection, packet: Connect, task: asyncio.Future[int]) -> None:
-    if conn.state != 1:
+    if conn.state != ConnState.CONNECTING:
         return  # the socket went away while the password was checked
     try:
         code = task.result()
@@ -145,7 +146,7 @@ def _finish(conn: MqttConnection, packet: Connect, code: int) -> None:
             ack_props[P.ASSIGNED_CLIENT_IDENTIFIER] = client.clientid  # [MQTT-3.2.2-16]
         if server_keepalive is not None:
             ack_props[P.SERVER_KEEP_ALIVE] = server_keepalive
-    conn.state = 2  # ConnState.CONNECTED
+    conn.state = ConnState.CONNECTED
     conn.send(encode(Connack(session_present=present, reason_code=0, properties=ack_props), packet.protocol_version))
     broker.connack_sent(conn, 0, ack_props)
     conn.start_keepalive(keepalive)
