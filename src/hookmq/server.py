@@ -143,7 +143,8 @@ def format_addresses(addresses: dict[str, tuple[str, int]]) -> str:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT, then disconnect clients (MQTT 5: 0x8B) and flush state to disk."""
+    """Run until SIGTERM/SIGINT, then disconnect clients (MQTT 5: 0x8B) and flush state to disk.
+    SIGHUP re-reads the ACL file (the password file is re-read by itself when it changes)."""
     node = await start_node(settings)
     log.info("listening %s", format_addresses(node.addresses))
     log.info("restored %d sessions and %d retained messages", len(node.broker.sessions), len(node.broker.retained))
@@ -151,6 +152,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, node.broker.reload_acl)
     await stop.wait()
     log.info("shutting down")
     await node.stop()

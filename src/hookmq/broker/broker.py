@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hookmq.mqtt import PropertyId, ReasonCode, parse_shared
 
 from .auth import PasswordFile
-from .authz import Acl, Authorizer, ClientIdentity
+from .authz import Acl, Authorizer, AuthzConfigError, ClientIdentity
 from .bus import Bus, LocalBus
 from .clientinfo import ClientInfo
 from .hooks import HookEvent, Hooks
@@ -124,6 +124,7 @@ class Broker:
             if delay and session.expiry_interval:
                 session.will = will
                 session.will_at = now + min(delay, session.expiry_interval)
+                self.journal.session_changed(session)  # the pending will must survive a restart
             else:
                 self._publish_will(conn.client, will)
         if session.expiry_interval == 0:
@@ -207,6 +208,8 @@ class Broker:
                     session.will = session.will_at = None
                     if will is not None:
                         self._publish_will(session.client, will)
+                    if session.persistent:
+                        self.journal.session_changed(session)
                 if self._expired(session, now):
                     log.debug("session %s expired", session.clientid)
                     self._end_session(session)
@@ -263,6 +266,17 @@ class Broker:
         if self.hooks.wants(HookEvent.CHECK_AUTHZ_COMPLETE):
             self.hooks.emit(HookEvent.CHECK_AUTHZ_COMPLETE, client, action, topic, allowed, source)
         return allowed
+
+    def reload_acl(self) -> None:
+        """Re-read the ACL file (SIGHUP); a broken file keeps the rules in force and says why."""
+        if self._authz_trivial:
+            return
+        try:
+            self.authorizer.reload()
+        except AuthzConfigError as exc:
+            log.error("ACL not reloaded, keeping the current rules: %s", exc)
+        else:
+            log.info("ACL reloaded")
 
     def authz_disconnects(self) -> bool:
         return self.settings.authorization.deny_action == "disconnect"

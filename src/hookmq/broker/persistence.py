@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hookmq.mqtt import decode_properties, encode_properties
+from hookmq.mqtt import Will, decode_properties, encode_properties
 from hookmq.store import (
     Batch,
     MessageRecord,
@@ -28,6 +28,7 @@ from hookmq.store import (
     SubscriptionRecord,
 )
 
+from .clientinfo import ClientInfo
 from .message import Message
 from .session import Outgoing, Session
 from .topics import SubOptions
@@ -54,6 +55,35 @@ def _message_from(topic: str, payload: bytes, props_blob: bytes, meta_blob: byte
     props, _ = decode_properties(props_blob, 0, len(props_blob), "publish")
     return Message(bytes.fromhex(meta["id"]), topic, payload, meta["qos"], meta["retain"], props, meta["from"],
                    meta["user"], tuple(meta["peer"]), meta["at"], None if expires_at is None else expires_at / 1000)
+
+
+def _session_meta(session: Session) -> bytes:
+    """Who the client was, and a will waiting for its delay, so both survive a restart."""
+    meta: dict[str, Any] = {}
+    client = session.client
+    if client is not None:
+        meta["client"] = {"username": client.username, "peer": list(client.peername), "proto_ver": client.proto_ver}
+    will = session.will
+    if will is not None and session.will_at is not None:
+        meta["will"] = {"topic": will.topic, "payload": will.payload.hex(), "qos": will.qos, "retain": will.retain,
+                        "props": encode_properties(will.properties).hex(), "at": session.will_at}
+    return orjson.dumps(meta)
+
+
+def _restore_session_meta(session: Session, blob: bytes) -> None:
+    meta = orjson.loads(blob or b"{}")
+    client = meta.get("client")
+    if client is not None:
+        session.client = ClientInfo(clientid=session.clientid, username=client["username"],
+                                    peername=tuple(client["peer"]), proto_ver=client["proto_ver"],
+                                    clean_start=False, expiry_interval=session.expiry_interval)
+    will = meta.get("will")
+    if will is not None:
+        props_blob = bytes.fromhex(will["props"])
+        props, _ = decode_properties(props_blob, 0, len(props_blob), "will")
+        session.will = Will(topic=will["topic"], payload=bytes.fromhex(will["payload"]), qos=will["qos"],
+                            retain=will["retain"], properties=props)
+        session.will_at = will["at"]
 
 
 class Persister:
@@ -117,7 +147,7 @@ class Persister:
             batch.put_session(SessionRecord(
                 client_id=session.clientid, expiry_interval=session.expiry_interval,
                 disconnected_at=_ms(session.disconnected_at), protocol_version=session.protocol_version,
-                awaiting_rel=tuple(sorted(session.awaiting_rel)), meta=b"{}"))
+                awaiting_rel=tuple(sorted(session.awaiting_rel)), meta=_session_meta(session)))
         for (clientid, seq), (_session, out, removed) in self._outgoing.items():
             if removed:
                 batch.delete_message(clientid, seq)
@@ -186,6 +216,7 @@ def restore(broker: Broker, snapshot: Snapshot) -> None:
         session.awaiting_rel = set(s.awaiting_rel)
         # A session that was connected when the node died counts as disconnected from now on.
         session.disconnected_at = now if s.disconnected_at is None else s.disconnected_at / 1000
+        _restore_session_meta(session, s.meta)
         sessions[s.client_id] = session
     for sub in snapshot.subscriptions:
         owner = sessions.get(sub.client_id)
