@@ -159,3 +159,52 @@ def user_list(config: Path | None, path: Path | None) -> None:
         _fail(str(exc))
     for name in names:
         click.echo(name)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="The whole catalogue (fields and examples) as JSON.")
+@click.pass_context
+def events(ctx: click.Context, as_json: bool) -> None:
+    """The event catalogue: every event a webhook can receive, with its EMQX rule topic."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hookmq.events.catalogue import CATALOGUE
+
+    if as_json:
+        import orjson
+
+        specs = [{"name": e.name, "rule_topic": e.rule_topic, "group": e.group, "description": e.description,
+                  "fields": [{"name": f, "type": t, "description": d} for f, t, d in e.fields],
+                  "example": e.example} for e in CATALOGUE]
+        click.echo(orjson.dumps(specs, option=orjson.OPT_INDENT_2).decode())
+        return
+    width = max(len(e.name) for e in CATALOGUE)
+    topic_width = max(len(e.rule_topic) for e in CATALOGUE)
+    for e in CATALOGUE:
+        click.echo(f"{e.name:<{width}}  {e.rule_topic:<{topic_width}}  {e.description}")
+
+
+@events.command("tail")
+@click.option("--event", "names", multiple=True, help="Only this event (repeatable; default: all).")
+@click.option("--topic", "topics", multiple=True, help="Only message events on topics matching this filter.")
+@click.option("--url", default="http://127.0.0.1:18083", envvar="HOOKMQ_URL", show_default=True,
+              help="HTTP address of the running broker.")
+def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str) -> None:
+    """Print live events from a running broker, one JSON object per line, until Ctrl-C."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode([("event", n) for n in names] + [("topic", t) for t in topics])
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/events/stream?{query}") as stream:
+            for raw in stream:
+                line = raw.strip()
+                if line and not line.startswith(b'{"stream"'):
+                    click.echo(line.decode())
+    except urllib.error.HTTPError as exc:
+        _fail(f"{url}: {exc.read().decode(errors='replace') or exc.reason}")
+    except (urllib.error.URLError, ConnectionError) as exc:
+        _fail(f"cannot reach the broker at {url}: {getattr(exc, 'reason', exc)}")
+    except KeyboardInterrupt:
+        pass

@@ -102,6 +102,10 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Read by the client commands (``hookmq events tail`` ...), not by the node's settings.
+CLIENT_ENV = frozenset({"HOOKMQ_URL"})
+
+
 def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         node = tree.setdefault(key, {})
@@ -120,7 +124,8 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tup
     """
     tree: dict[str, Any] = {}
     origin: dict[tuple[str, ...], str] = {}
-    names = sorted((n for n in environ if n.startswith("HOOKMQ_")), key=lambda n: (n not in ENV_ALIASES, n))
+    names = sorted((n for n in environ if n.startswith("HOOKMQ_") and n not in CLIENT_ENV),
+                   key=lambda n: (n not in ENV_ALIASES, n))
     for name in names:
         if name in ENV_ALIASES:
             path = ENV_ALIASES[name]

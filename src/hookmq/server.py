@@ -24,6 +24,7 @@ from hookmq.broker.listeners.tcp import start_tcp
 from hookmq.broker.listeners.ws import start_websocket
 from hookmq.broker.sys_topics import run_sys_publisher
 from hookmq.config import ConfigError, Settings
+from hookmq.events.hub import EventHub
 from hookmq.store import SqliteStore, StoreError
 
 log = logging.getLogger("hookmq")
@@ -37,6 +38,7 @@ class StartupError(Exception):
 class Node:
     settings: Settings
     broker: Broker
+    events: EventHub
     addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _runners: list[web.AppRunner] = field(default_factory=list)
@@ -94,8 +96,10 @@ async def start_node(settings: Settings) -> Node:
         store.close()
         setting = "authentication.password_file" if isinstance(exc, AuthConfigError) else "authorization.acl_file"
         raise ConfigError(f"{setting}: {exc}") from None
+    events = EventHub(broker.hooks, settings.node_name)
+    broker.hooks.add(events)
     await broker.start()
-    node = Node(settings, broker)
+    node = Node(settings, broker, events)
     lst = settings.listeners
     host = lst.host
     tls = _tls_context(settings)
@@ -118,7 +122,7 @@ async def start_node(settings: Settings) -> Node:
                                       start_websocket(broker, host, lst.wss_port, lst.ws_path, tls, "wss"))
                 node._runners.append(runner)
                 node.addresses["wss"] = _runner_address(runner)
-        runner = web.AppRunner(create_app(broker), access_log=None, handle_signals=False)
+        runner = web.AppRunner(create_app(broker, events), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, lst.http_host, lst.http_port, reuse_address=True)
         await _guard("listeners.http_port", lst.http_host, lst.http_port, site.start())

@@ -72,7 +72,7 @@ class Recorder(Hook):
                       sub_props: dict[int, Any]) -> None:
         self._add("subscribed", client.clientid, topic_filter, qos, options)
 
-    def on_unsubscribed(self, client: ClientInfo, topic_filter: str, unsub_props: dict[int, Any]) -> None:
+    def on_unsubscribed(self, client: ClientInfo, topic_filter: str, qos: int, unsub_props: dict[int, Any]) -> None:
         self._add("unsubscribed", client.clientid, topic_filter)
 
     def on_message_publish(self, message: Message) -> None:
@@ -87,7 +87,7 @@ class Recorder(Hook):
     def on_message_dropped(self, message: Message, reason: str) -> None:
         self._add("message_dropped", message.from_clientid, message.topic, reason)
 
-    def on_delivery_dropped(self, client: ClientInfo, message: Message, reason: str) -> None:
+    def on_delivery_dropped(self, client: ClientInfo, message: Message, qos: int, reason: str) -> None:
         self._add("delivery_dropped", client.clientid, message.topic, message.payload, reason)
 
 
@@ -132,8 +132,8 @@ def test_connect_subscribe_publish_disconnect_flow(hooked: Callable[..., tuple[B
 
     assert rec.of("h-sub") == [
         ("check_authn_complete", "h-sub", 0, True),
-        ("connack", "h-sub", 0),
         ("connected", "h-sub", version, 30),
+        ("connack", "h-sub", 0),
         ("check_authz_complete", "h-sub", "subscribe", "flow/#", True, "default"),
         ("subscribed", "h-sub", "flow/#", 1, {"qos": 1, "nl": 0, "rap": 0, "rh": 0}),
         ("message_delivered", "h-sub", "flow/a", b"one", 1),
@@ -142,8 +142,8 @@ def test_connect_subscribe_publish_disconnect_flow(hooked: Callable[..., tuple[B
     ]
     assert rec.of("h-pub") == [
         ("check_authn_complete", "h-pub", 0, True),
-        ("connack", "h-pub", 0),
         ("connected", "h-pub", version, 40),
+        ("connack", "h-pub", 0),
         ("check_authz_complete", "h-pub", "publish", "flow/a", True, "default"),
         ("message_publish", "h-pub", "flow/a", b"one", 1),
         ("check_authz_complete", "h-pub", "publish", "nobody/listens", True, "default"),
@@ -273,9 +273,9 @@ def test_disconnected_reason_takeover(hooked: Callable[..., tuple[BrokerThread, 
         old.recv_until_closed()
         assert disconnect_reason(rec, "h-twin") == reason
         names = [e[0] for e in rec.of("h-twin")]
-        # the old connection's disconnected comes before the new connection's connack/connected
-        assert names == ["check_authn_complete", "connack", "connected", "check_authn_complete", "disconnected",
-                         "connack", "connected"]
+        # the old connection's disconnected comes before the new connection's connected/connack
+        assert names == ["check_authn_complete", "connected", "connack", "check_authn_complete", "disconnected",
+                         "connected", "connack"]
 
 
 def test_disconnected_reason_keepalive_timeout(hooked: Callable[..., tuple[BrokerThread, Recorder]]) -> None:

@@ -311,7 +311,7 @@ class Broker:
             return False
         self._remove_from_tree(session, options)
         if self.hooks.wants(HookEvent.UNSUBSCRIBED) and session.client is not None:
-            self.hooks.emit(HookEvent.UNSUBSCRIBED, session.client, topic_filter, props or {})
+            self.hooks.emit(HookEvent.UNSUBSCRIBED, session.client, topic_filter, options.qos, props or {})
         return True
 
     def _remove_from_tree(self, session: Session, options: SubOptions) -> None:
@@ -373,7 +373,7 @@ class Broker:
             count = 0
             for session, opts in nodes[0].subs.values():
                 if opts.no_local and session.clientid == message.from_clientid:
-                    session.report_dropped(message, "no_local")  # [MQTT-3.8.3-3]
+                    session.report_dropped(message, min(opts.qos, msg_qos), "no_local")  # [MQTT-3.8.3-3]
                     continue
                 session.deliver(message, opts.qos if opts.qos < msg_qos else msg_qos,
                                 message.retain and opts.retain_as_published,
@@ -381,12 +381,12 @@ class Broker:
                 count += 1
             return count
         targets: dict[str, list[Any]] = {}
-        no_local: Session | None = None
+        no_local: tuple[Session, int] | None = None
         shared_count = 0
         for node in nodes:
             for clientid, (session, opts) in node.subs.items():
                 if opts.no_local and clientid == message.from_clientid:
-                    no_local = session
+                    no_local = (session, min(opts.qos, msg_qos))
                     continue
                 qos = min(opts.qos, msg_qos)
                 retain = message.retain and opts.retain_as_published
@@ -407,8 +407,8 @@ class Broker:
                     shared_count += 1
         for session, qos, retain, sub_ids in targets.values():
             session.deliver(message, qos, retain, tuple(sub_ids))
-        if no_local is not None and no_local.clientid not in targets:
-            no_local.report_dropped(message, "no_local")  # only when no other subscription delivered it
+        if no_local is not None and no_local[0].clientid not in targets:
+            no_local[0].report_dropped(message, no_local[1], "no_local")  # only if nothing else delivered it
         return len(targets) + shared_count
 
     # ---------------------------------------------------------------- management (API, CLI)

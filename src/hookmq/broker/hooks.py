@@ -72,8 +72,9 @@ class Hook:
                       sub_props: dict[int, Any]) -> None:
         """A subscription was added or replaced."""
 
-    def on_unsubscribed(self, client: ClientInfo, topic_filter: str, unsub_props: dict[int, Any]) -> None:
-        """A subscription was removed."""
+    def on_unsubscribed(self, client: ClientInfo, topic_filter: str, qos: int,
+                        unsub_props: dict[int, Any]) -> None:
+        """A subscription (granted at ``qos``) was removed."""
 
     def on_message_publish(self, message: Message) -> None:
         """A message was accepted for routing (client PUBLISH, will, or API publish)."""
@@ -87,9 +88,9 @@ class Hook:
     def on_message_dropped(self, message: Message, reason: str) -> None:
         """The message reached no one: ``no_subscribers``, ``receive_maximum_exceeded``, ``packet_identifier_inuse``."""
 
-    def on_delivery_dropped(self, client: ClientInfo, message: Message, reason: str) -> None:
-        """A delivery to one subscriber was dropped: ``queue_full``, ``qos0_msg``, ``expired``, ``no_local``,
-        ``too_large``."""
+    def on_delivery_dropped(self, client: ClientInfo, message: Message, qos: int, reason: str) -> None:
+        """A delivery to one subscriber (at ``qos``) was dropped: ``queue_full``, ``qos0_msg``, ``expired``,
+        ``no_local``, ``too_large``."""
 
 
 _CALLBACK = {
@@ -123,6 +124,10 @@ class Hooks:
 
     def remove(self, hook: Hook) -> None:
         self._hooks.remove(hook)
+        self._reindex()
+
+    def refresh(self) -> None:
+        """Re-read every hook's ``provides``; a hook whose interests change at run time calls this."""
         self._reindex()
 
     def _reindex(self) -> None:

@@ -162,7 +162,7 @@ class Session:
                 return
         limit = self.broker.settings.mqtt.max_queue_len
         if limit and len(self.queue) >= limit:
-            self.report_dropped(message, "qos0_msg" if qos == 0 else "queue_full")
+            self.report_dropped(message, qos, "qos0_msg" if qos == 0 else "queue_full")
             return
         out = Outgoing(message, qos, retain, sub_ids, self._next_seq())
         self.queue.append(out)
@@ -184,7 +184,7 @@ class Session:
             queue.popleft()
             if out.message.expired(now):
                 self._forget(out)
-                self.report_dropped(out.message, "expired")
+                self.report_dropped(out.message, out.qos, "expired")
                 continue
             if out.qos:
                 self._start_inflight(conn, out)
@@ -196,11 +196,11 @@ class Session:
     def _send_now(self, conn: ConnectionLike, out: Outgoing) -> None:
         message = out.message
         if message.expires_at is not None and message.expired(time.time()):
-            self.report_dropped(message, "expired")
+            self.report_dropped(message, out.qos, "expired")
             return
         data = conn.encode_publish(out, False)
         if data is None:
-            self.report_dropped(message, "too_large")
+            self.report_dropped(message, out.qos, "too_large")
             return
         conn.send(data)
         self.broker.stats.messages_sent += 1
@@ -228,7 +228,7 @@ class Session:
         if out.packet_id is not None:
             self.inflight.pop(out.packet_id, None)
         self._forget(out)
-        self.report_dropped(out.message, reason)
+        self.report_dropped(out.message, out.qos, reason)
 
     def _allocate_pid(self) -> int:
         # [MQTT-2.2.1-4] a packet id is reusable only once its exchange completed.
@@ -249,12 +249,12 @@ class Session:
         if self.persistent and out.seq:
             self.broker.journal.outgoing_changed(self, out, True)
 
-    def report_dropped(self, message: Message, reason: str) -> None:
+    def report_dropped(self, message: Message, qos: int, reason: str) -> None:
         """Count a delivery that will not happen and tell hooks why (EMQX's delivery.dropped reasons)."""
         self.broker.stats.deliveries_dropped += 1
         hooks = self.broker.hooks
         if hooks.wants(HookEvent.DELIVERY_DROPPED) and self.client is not None:
-            hooks.emit(HookEvent.DELIVERY_DROPPED, self.client, message, reason)
+            hooks.emit(HookEvent.DELIVERY_DROPPED, self.client, message, qos, reason)
 
     # ---------------------------------------------------------------- acknowledgements from the client
 

@@ -146,11 +146,13 @@ def _finish(conn: MqttConnection, packet: Connect, code: int) -> None:
             ack_props[P.ASSIGNED_CLIENT_IDENTIFIER] = client.clientid  # [MQTT-3.2.2-16]
         if server_keepalive is not None:
             ack_props[P.SERVER_KEEP_ALIVE] = server_keepalive
+    # What the broker will actually keep in flight towards this client (EMQX reports this negotiated value).
+    client.receive_maximum = min(settings.max_inflight, client.receive_maximum)
     conn.state = ConnState.CONNECTED
+    # EMQX order (and so the events'): client.connected when the session is open, then client.connack.
+    if broker.hooks.wants(HookEvent.CONNECTED):
+        broker.hooks.emit(HookEvent.CONNECTED, client)
     conn.send(encode(Connack(session_present=present, reason_code=0, properties=ack_props), packet.protocol_version))
     broker.connack_sent(conn, 0, ack_props)
     conn.start_keepalive(keepalive)
-    if broker.hooks.wants(HookEvent.CONNECTED):
-        broker.hooks.emit(HookEvent.CONNECTED, client)
-    window = min(settings.max_inflight, client.receive_maximum)
-    session.attach(conn, window)
+    session.attach(conn, client.receive_maximum)

@@ -8,7 +8,7 @@ packet id is kept until PUBREL, so a retransmitted PUBLISH with the same id is n
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hookmq.mqtt import (
     PropertyId,
@@ -75,11 +75,11 @@ def handle_publish(conn: MqttConnection, packet: Publish) -> None:
     packet_id = packet.packet_id
     if qos == 2:
         if packet_id in session.awaiting_rel:
-            _duplicate_qos2(conn, packet, topic)
+            _duplicate_qos2(conn, packet, topic, props, expires_at)
             return
         if len(session.awaiting_rel) >= settings.receive_maximum:
             # [MQTT-3.3.4-9] the client sent more unacknowledged QoS 2 PUBLISHes than we allowed.
-            _report_dropped(conn, packet, topic, "receive_maximum_exceeded")
+            _report_dropped(conn, packet, topic, props, expires_at, "receive_maximum_exceeded")
             raise ProtocolViolation("receive maximum exceeded", ReasonCode.RECEIVE_MAXIMUM_EXCEEDED)
 
     if topic.startswith("$SYS") or not broker.authorize(conn, "publish", topic):
@@ -102,7 +102,8 @@ def handle_publish(conn: MqttConnection, packet: Publish) -> None:
         conn.send(encode(Pubrec(packet_id=packet_id or 0, reason_code=code), conn.protocol_version))
 
 
-def _duplicate_qos2(conn: MqttConnection, packet: Publish, topic: str) -> None:
+def _duplicate_qos2(conn: MqttConnection, packet: Publish, topic: str, props: dict[int, Any],
+                    expires_at: float | None) -> None:
     """A QoS 2 PUBLISH whose id still awaits PUBREL: a retransmission (DUP) is acknowledged again without
     routing [MQTT-4.3.3-?]; a fresh message reusing the id is refused (0x91) and reported dropped."""
     if packet.dup:
@@ -110,18 +111,18 @@ def _duplicate_qos2(conn: MqttConnection, packet: Publish, topic: str) -> None:
         return
     conn.send(encode(Pubrec(packet_id=packet.packet_id or 0, reason_code=ReasonCode.PACKET_IDENTIFIER_IN_USE),
                      conn.protocol_version))
-    _report_dropped(conn, packet, topic, "packet_identifier_inuse")
+    _report_dropped(conn, packet, topic, props, expires_at, "packet_identifier_inuse")
 
 
-def _report_dropped(conn: MqttConnection, packet: Publish, topic: str, reason: str) -> None:
+def _report_dropped(conn: MqttConnection, packet: Publish, topic: str, props: dict[int, Any],
+                    expires_at: float | None, reason: str) -> None:
     """Tell hooks about a PUBLISH refused before routing (EMQX's message.dropped reasons)."""
     broker = conn.broker
     broker.stats.messages_dropped += 1
     if broker.hooks.wants(HookEvent.MESSAGE_DROPPED):
         client = conn.client
-        message = Message(broker.next_message_id(), topic, packet.payload, packet.qos, packet.retain,
-                          packet.properties, client.clientid, client.username, client.peername,
-                          int(time.time() * 1000))
+        message = Message(broker.next_message_id(), topic, packet.payload, packet.qos, packet.retain, props,
+                          client.clientid, client.username, client.peername, int(time.time() * 1000), expires_at)
         broker.hooks.emit(HookEvent.MESSAGE_DROPPED, message, reason)
 
 
