@@ -18,7 +18,7 @@ from .auth import PasswordFile
 from .authz import Acl, Authorizer, AuthzConfigError, ClientIdentity
 from .bus import Bus, LocalBus
 from .clientinfo import ClientInfo
-from .hooks import HookEvent, Hooks
+from .hooks import MESSAGE_DROPPED_BIT, MESSAGE_PUBLISH_BIT, HookEvent, Hooks
 from .message import Message, MessageIdGenerator
 from .persistence import Persister, restore
 from .session import Session
@@ -339,9 +339,12 @@ class Broker:
         as EMQX's ``ignore_sys_message`` does.
         """
         hooks = self.hooks
-        if not internal:
+        if internal:
+            message.hooks_mask = 0
+        else:
             self.stats.messages_received += 1
-            if hooks.wants(HookEvent.MESSAGE_PUBLISH):
+            mask = message.hooks_mask = hooks.message_mask(message.topic)
+            if mask & MESSAGE_PUBLISH_BIT:
                 hooks.emit(HookEvent.MESSAGE_PUBLISH, message)
         if message.retain:
             # [MQTT-3.3.1-6/7] an empty retained payload deletes; otherwise it replaces.
@@ -349,7 +352,7 @@ class Broker:
         matched = self.bus.publish(message)
         if not matched and not internal:
             self.stats.messages_dropped += 1
-            if hooks.wants(HookEvent.MESSAGE_DROPPED):
+            if message.hooks_mask & MESSAGE_DROPPED_BIT:
                 hooks.emit(HookEvent.MESSAGE_DROPPED, message, "no_subscribers")
         return matched
 

@@ -41,6 +41,22 @@ class HookEvent(StrEnum):
     DELIVERY_DROPPED = "delivery.dropped"
 
 
+#: One bit per message event: a `Message` carries, as one int, which of its events anyone wants.
+MESSAGE_PUBLISH_BIT = 1
+MESSAGE_DELIVERED_BIT = 2
+MESSAGE_ACKED_BIT = 4
+MESSAGE_DROPPED_BIT = 8
+DELIVERY_DROPPED_BIT = 16
+_MESSAGE_EVENT_BITS = {
+    HookEvent.MESSAGE_PUBLISH: MESSAGE_PUBLISH_BIT,
+    HookEvent.MESSAGE_DELIVERED: MESSAGE_DELIVERED_BIT,
+    HookEvent.MESSAGE_ACKED: MESSAGE_ACKED_BIT,
+    HookEvent.MESSAGE_DROPPED: MESSAGE_DROPPED_BIT,
+    HookEvent.DELIVERY_DROPPED: DELIVERY_DROPPED_BIT,
+}
+_MASK_CACHE_MAX = 10_000
+
+
 class Hook:
     """Base class with no-op callbacks. Subclasses set ``provides`` to the events they implement.
 
@@ -49,6 +65,10 @@ class Hook:
 
     id: str = "hook"
     provides: frozenset[HookEvent] = frozenset()
+
+    def accepts_topic(self, event: HookEvent, topic: str) -> bool:
+        """Whether a message event on ``topic`` interests this hook (asked once per topic, then cached)."""
+        return True
 
     def on_check_authn_complete(self, client: ClientInfo, reason_code: int, is_anonymous: bool,
                                 is_superuser: bool) -> None:
@@ -116,6 +136,7 @@ class Hooks:
         self._hooks: list[Hook] = []
         self._wanted: frozenset[HookEvent] = frozenset()
         self._callbacks: dict[HookEvent, tuple[Any, ...]] = {}
+        self._mask_cache: dict[str, int] = {}
 
     def add(self, hook: Hook) -> None:
         self._hooks.append(hook)
@@ -131,12 +152,38 @@ class Hooks:
         self._reindex()
 
     def _reindex(self) -> None:
+        self._mask_cache.clear()
         self._wanted = frozenset(e for h in self._hooks for e in h.provides)
         self._callbacks = {e: tuple(getattr(h, _CALLBACK[e]) for h in self._hooks if e in h.provides)
                            for e in HookEvent}
 
     def wants(self, event: HookEvent) -> bool:
         return event in self._wanted
+
+    def message_mask(self, topic: str) -> int:
+        """The message events (bits) some hook wants for ``topic``; 0 when none, which is the common case.
+
+        Computed once per topic and cached, so per message it costs a dict lookup; a message stores it in
+        ``hooks_mask`` and every later event of that message is a bit test.
+        """
+        mask = self._mask_cache.get(topic)
+        if mask is None:
+            mask = 0
+            for event, bit in _MESSAGE_EVENT_BITS.items():
+                if event in self._wanted and any(
+                        h.accepts_topic(event, topic) for h in self._hooks if event in h.provides):
+                    mask |= bit
+            if len(self._mask_cache) >= _MASK_CACHE_MAX:
+                self._mask_cache.clear()
+            self._mask_cache[topic] = mask
+        return mask
+
+    def message_wants(self, message: Message, bit: int) -> bool:
+        """Whether anyone wants this message's event ``bit``; fills in the mask of restored messages."""
+        mask = message.hooks_mask
+        if mask < 0:
+            mask = message.hooks_mask = self.message_mask(message.topic)
+        return bool(mask & bit)
 
     def emit(self, event: HookEvent, *args: Any) -> None:
         """Call every hook that provides ``event``. Callers check `wants` first when args are costly."""

@@ -50,6 +50,7 @@ class Message:
     received_at: int  # unix ms
     expires_at: float | None = None
     dup: bool = False
+    hooks_mask: int = -1  # message events some hook wants (hooks.MESSAGE_*_BIT); -1 = not computed yet
     _encoded: dict[tuple[Any, ...], bytes] | None = None
     _topic_bytes: bytes | None = None
 

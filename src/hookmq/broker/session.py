@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hookmq.mqtt import Pubrel, encode
 
-from .hooks import HookEvent
+from .hooks import DELIVERY_DROPPED_BIT, MESSAGE_ACKED_BIT, MESSAGE_DELIVERED_BIT, HookEvent
 from .message import Message
 from .topics import SubOptions
 
@@ -204,7 +204,7 @@ class Session:
             return
         conn.send(data)
         self.broker.stats.messages_sent += 1
-        if self.broker.hooks.wants(HookEvent.MESSAGE_DELIVERED):
+        if message.hooks_mask and self.broker.hooks.message_wants(message, MESSAGE_DELIVERED_BIT):
             self.broker.hooks.emit(HookEvent.MESSAGE_DELIVERED, conn.client, message, out.qos)
 
     def _start_inflight(self, conn: ConnectionLike, out: Outgoing) -> None:
@@ -221,7 +221,7 @@ class Session:
             return
         conn.send(data)
         self.broker.stats.messages_sent += 1
-        if self.broker.hooks.wants(HookEvent.MESSAGE_DELIVERED):
+        if out.message.hooks_mask and self.broker.hooks.message_wants(out.message, MESSAGE_DELIVERED_BIT):
             self.broker.hooks.emit(HookEvent.MESSAGE_DELIVERED, conn.client, out.message, out.qos)
 
     def _drop_inflight(self, out: Outgoing, reason: str) -> None:
@@ -253,7 +253,7 @@ class Session:
         """Count a delivery that will not happen and tell hooks why (EMQX's delivery.dropped reasons)."""
         self.broker.stats.deliveries_dropped += 1
         hooks = self.broker.hooks
-        if hooks.wants(HookEvent.DELIVERY_DROPPED) and self.client is not None:
+        if message.hooks_mask and hooks.message_wants(message, DELIVERY_DROPPED_BIT) and self.client is not None:
             hooks.emit(HookEvent.DELIVERY_DROPPED, self.client, message, qos, reason)
 
     # ---------------------------------------------------------------- acknowledgements from the client
@@ -290,7 +290,7 @@ class Session:
         del self.inflight[out.packet_id]  # type: ignore[arg-type]
         self._forget(out)
         hooks = self.broker.hooks
-        if hooks.wants(HookEvent.MESSAGE_ACKED) and self.client is not None:
+        if out.message.hooks_mask and hooks.message_wants(out.message, MESSAGE_ACKED_BIT) and self.client is not None:
             hooks.emit(HookEvent.MESSAGE_ACKED, self.client, out.message, out.qos, props)
         self.drain()
 

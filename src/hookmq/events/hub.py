@@ -86,6 +86,11 @@ class EventHub(Hook):
         self.provides = frozenset(e for e, listeners in self._by_event.items() if listeners)
         self._hooks.refresh()
 
+    def accepts_topic(self, event: HookEvent, topic: str) -> bool:
+        if topic.startswith("$SYS/"):
+            return False  # the broker's own statistics are not events (EMQX: ignore_sys_message = true)
+        return any(li.wants_topic(topic) for li in self._by_event.get(event, ()))
+
     def _emit(self, event: HookEvent, listeners: Iterable[Listener], *args: Any) -> None:
         payload = BUILDERS[event](self._ctx, *args)
         for listener in listeners:

@@ -119,7 +119,7 @@ def _report_dropped(conn: MqttConnection, packet: Publish, topic: str, props: di
     """Tell hooks about a PUBLISH refused before routing (EMQX's message.dropped reasons)."""
     broker = conn.broker
     broker.stats.messages_dropped += 1
-    if broker.hooks.wants(HookEvent.MESSAGE_DROPPED):
+    if broker.hooks.wants(HookEvent.MESSAGE_DROPPED):  # rare path: no per-topic mask needed
         client = conn.client
         message = Message(broker.next_message_id(), topic, packet.payload, packet.qos, packet.retain, props,
                           client.clientid, client.username, client.peername, int(time.time() * 1000), expires_at)
