@@ -17,12 +17,28 @@ from hookmq.store.base import (
     SubscriptionRecord,
 )
 from hookmq.store.memory import MemoryStore
+from hookmq.store.queue import (
+    DeadLetter,
+    Delivery,
+    DeliveryQueue,
+    EnqueueCounts,
+    EnqueueResult,
+    NewDelivery,
+    QueueStats,
+)
 from hookmq.store.sqlite import SqliteStore
 
 __all__ = [
     "Batch",
+    "DeadLetter",
+    "Delivery",
+    "DeliveryQueue",
+    "EnqueueCounts",
+    "EnqueueResult",
     "MemoryStore",
     "MessageRecord",
+    "NewDelivery",
+    "QueueStats",
     "RetainedRecord",
     "SessionRecord",
     "Snapshot",
