@@ -55,11 +55,12 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from hookmq.store._sqlite_util import transaction, translated
 from hookmq.store.base import StoreError
 
 SCHEMA_VERSION: Final = 1
@@ -427,7 +428,7 @@ class DeliveryQueue:
                 raise ValueError(f"overflow must be 'drop_oldest' or 'drop_new', not {item.overflow!r}")
         if not items:
             return EnqueueResult()
-        with self._translated("enqueue"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("enqueue"), transaction(self._conn, "BEGIN IMMEDIATE"):
             return self._enqueue(items)
 
     def _enqueue(self, items: Sequence[NewDelivery]) -> EnqueueResult:
@@ -502,7 +503,7 @@ class DeliveryQueue:
         """
         if limit <= 0:
             return []
-        with self._translated("lease"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("lease"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             conn.execute(PROMOTE_SQL, (webhook, now))
             rows = conn.execute(READY_SQL, (webhook, 1, limit)).fetchall()
@@ -531,7 +532,7 @@ class DeliveryQueue:
         unique = sorted(set(ids))
         if not unique:
             return 0
-        with self._translated("ack"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("ack"), transaction(self._conn, "BEGIN IMMEDIATE"):
             rows = self._select_by_ids("SELECT id, webhook, state, size, head, order_key FROM deliveries", unique)
             self._remove(rows).save()
             return len(rows)
@@ -541,7 +542,7 @@ class DeliveryQueue:
 
         Returns False (and changes nothing) if `id` is not in flight.
         """
-        with self._translated("retry"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("retry"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             row = conn.execute("SELECT webhook, size FROM deliveries WHERE id = ? AND state = 1", (id,)).fetchone()
             if row is None:
@@ -566,7 +567,7 @@ class DeliveryQueue:
     ) -> bool:
         """Move an in-flight row to the dead letters (its final attempt counted). False if `id` is not in flight."""
         failed_at = time.time() if now is None else now
-        with self._translated("dead_letter"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("dead_letter"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             rows = conn.execute(
                 "SELECT id, webhook, state, size, head, order_key FROM deliveries WHERE id = ? AND state = 1", (id,)
@@ -588,7 +589,7 @@ class DeliveryQueue:
 
     def release_inflight(self) -> int:
         """Put every in-flight row back to queued, due now (start-up after a crash). Returns how many."""
-        with self._translated("release_inflight"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("release_inflight"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             released = conn.execute(RELEASE_SQL).rowcount
             if released:
@@ -608,7 +609,7 @@ class DeliveryQueue:
         if isinstance(ids, str):
             raise TypeError("ids must be a list of delivery ids, not one string")
         when = time.time() if now is None else now
-        with self._translated("replay"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("replay"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             if ids is None:
                 rows = conn.execute("SELECT id, size FROM dead_letters WHERE webhook = ? ORDER BY id", (webhook,))
@@ -636,7 +637,7 @@ class DeliveryQueue:
 
     def purge(self, webhook: str) -> QueueStats:
         """Delete everything of a deleted webhook (queued, in flight, dead). Returns what was removed."""
-        with self._translated("purge"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("purge"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             removed = _Counters(conn)[webhook].stats()
             conn.execute("DELETE FROM deliveries WHERE webhook = ?", (webhook,))
@@ -648,7 +649,7 @@ class DeliveryQueue:
 
     def dead_letters(self, webhook: str, limit: int, offset: int = 0) -> list[DeadLetter]:
         """The dead letters of `webhook`, oldest (by original enqueue order) first."""
-        with self._translated("dead_letters"), _transaction(self._conn, "BEGIN"):
+        with self._translated("dead_letters"), transaction(self._conn, "BEGIN"):
             rows = self._conn.execute(
                 f"SELECT {_DEAD_COLUMNS} FROM dead_letters WHERE webhook = ? ORDER BY id LIMIT ? OFFSET ?",
                 (webhook, limit, offset),
@@ -657,18 +658,18 @@ class DeliveryQueue:
 
     def stats(self, webhook: str) -> QueueStats:
         """Current counts of `webhook` (all zero for an unknown one); O(1)."""
-        with self._translated("stats"), _transaction(self._conn, "BEGIN"):
+        with self._translated("stats"), transaction(self._conn, "BEGIN"):
             return _Counters(self._conn)[webhook].stats()
 
     def next_retry_at(self, webhook: str) -> float | None:
         """The earliest `next_attempt_at` of the rows waiting for a retry, so the worker knows when to wake up."""
-        with self._translated("next_retry_at"), _transaction(self._conn, "BEGIN"):
+        with self._translated("next_retry_at"), transaction(self._conn, "BEGIN"):
             (when,) = self._conn.execute(NEXT_RETRY_SQL, (webhook,)).fetchone()
             return float(when) if when is not None else None
 
     def webhooks(self) -> list[str]:
         """Webhooks with anything stored (queued, in flight or dead), sorted."""
-        with self._translated("webhooks"), _transaction(self._conn, "BEGIN"):
+        with self._translated("webhooks"), transaction(self._conn, "BEGIN"):
             return [webhook for (webhook,) in self._conn.execute("SELECT webhook FROM webhooks ORDER BY webhook")]
 
     def close(self) -> None:
@@ -718,7 +719,7 @@ class DeliveryQueue:
         conn.execute("PRAGMA journal_size_limit=67108864")
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        with _transaction(conn, "BEGIN IMMEDIATE"):
+        with transaction(conn, "BEGIN IMMEDIATE"):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             (application_id,) = conn.execute("PRAGMA application_id").fetchone()
             if application_id != APPLICATION_ID and (version != 0 or application_id != 0):
@@ -734,22 +735,5 @@ class DeliveryQueue:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{self._path}: {action} failed: {exc}") from exc
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
-    """Run the block in one transaction; any exception rolls it back and propagates."""
-    conn.execute(begin)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    def _translated(self, action: str) -> AbstractContextManager[None]:
+        return translated(self._path, action)

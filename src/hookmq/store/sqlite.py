@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hookmq.store._sqlite_util import transaction, translated
 from hookmq.store.base import (
     Batch,
     MessageRecord,
@@ -255,7 +256,7 @@ class SqliteStore:
         self._conn = conn
 
     def load(self) -> Snapshot:
-        with self._translated("load"), _transaction(self._conn, "BEGIN"):
+        with self._translated("load"), transaction(self._conn, "BEGIN"):
             return Snapshot(
                 retained=self._select(_RETAINED),
                 sessions=self._select(_SESSIONS),
@@ -267,7 +268,7 @@ class SqliteStore:
         """Write `batch` in one transaction: wipes first, then one executemany per table and kind."""
         if not batch:
             return
-        with self._translated("commit"), _transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("commit"), transaction(self._conn, "BEGIN IMMEDIATE"):
             wiped = [(client_id,) for client_id in batch.wipes()]
             for table in _CASCADE:
                 self._conn.executemany(f"DELETE FROM {table.name} WHERE client_id = ?", wiped)
@@ -296,7 +297,7 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        with _transaction(conn, "BEGIN IMMEDIATE"):
+        with transaction(conn, "BEGIN IMMEDIATE"):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -308,22 +309,5 @@ class SqliteStore:
             if version != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{self._path}: {action} failed: {exc}") from exc
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
-    """Run the block in one transaction; any exception rolls it back and propagates."""
-    conn.execute(begin)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    def _translated(self, action: str) -> AbstractContextManager[None]:
+        return translated(self._path, action)
