@@ -305,117 +305,65 @@ def session_unsubscribed(ctx: EventContext, client: ClientInfo, topic_filter: st
 # ------------------------------------------------------------------------------------------- message events
 
 
-def message_publish(ctx: EventContext, message: Message) -> Payload:
-    """``message.publish`` (RE ``eventmsg_publish``): the publisher's identity comes from the message."""
+def _message_fields(event: str, ctx: EventContext, message: Message, peer: ClientInfo | None, qos: int) -> Payload:
+    """The fields every message event shares. ``peer`` is the subscriber for the delivery-side events (who
+    then own ``clientid``/``username``/``peer*`` while the publisher moves to ``from_*``), None for the
+    publish-side ones."""
+    if peer is None:
+        who: Payload = {"clientid": message.from_clientid, "username": _str(message.from_username),
+                        "peerhost": format_host(message.peername), "peername": format_peer(message.peername)}
+    else:
+        who = {"from_clientid": message.from_clientid, "from_username": _str(message.from_username),
+               "clientid": peer.clientid, "username": _str(peer.username),
+               "peerhost": format_host(peer.peername), "peername": format_peer(peer.peername)}
     return {
         "id": _message_id(message),
-        "clientid": message.from_clientid,
-        "username": _str(message.from_username),
+        **who,
         "payload": _payload(message.payload),
-        "peerhost": format_host(message.peername),
-        "peername": format_peer(message.peername),
-        "topic": message.topic,
-        "qos": message.qos,
-        "flags": _flags(message),
-        "pub_props": _pub_props(message),
-        "publish_received_at": message.received_at,
-        "client_attrs": {},
-        "event": "message.publish",
-        "timestamp": _now_ms(),
-        "node": ctx.node,
-    }
-
-
-def message_dropped(ctx: EventContext, message: Message, reason: str) -> Payload:
-    """``message.dropped`` (RE ``eventmsg_dropped``): dropped while routing; publisher fields, no client_attrs."""
-    return {
-        "id": _message_id(message),
-        "reason": reason,
-        "clientid": message.from_clientid,
-        "username": _str(message.from_username),
-        "payload": _payload(message.payload),
-        "peerhost": format_host(message.peername),
-        "peername": format_peer(message.peername),
-        "topic": message.topic,
-        "qos": message.qos,
-        "flags": _flags(message),
-        "pub_props": _pub_props(message),
-        "publish_received_at": message.received_at,
-        "event": "message.dropped",
-        "timestamp": _now_ms(),
-        "node": ctx.node,
-    }
-
-
-def message_delivered(ctx: EventContext, client: ClientInfo, message: Message, qos: int) -> Payload:
-    """``message.delivered`` (RE ``eventmsg_delivered``): ``clientid``/``username``/``peer*`` are the
-    subscriber's, ``from_*`` the publisher's, ``qos`` the QoS of this delivery."""
-    return {
-        "id": _message_id(message),
-        "from_clientid": message.from_clientid,
-        "from_username": _str(message.from_username),
-        "clientid": client.clientid,
-        "username": _str(client.username),
-        "payload": _payload(message.payload),
-        "peerhost": format_host(client.peername),
-        "peername": format_peer(client.peername),
         "topic": message.topic,
         "qos": qos,
         "flags": _flags(message),
         "pub_props": _pub_props(message),
         "publish_received_at": message.received_at,
-        "event": "message.delivered",
+        "event": event,
         "timestamp": _now_ms(),
         "node": ctx.node,
     }
+
+
+def message_publish(ctx: EventContext, message: Message) -> Payload:
+    """``message.publish`` (RE ``eventmsg_publish``): the publisher's identity comes from the message."""
+    payload = _message_fields("message.publish", ctx, message, None, message.qos)
+    payload["client_attrs"] = {}
+    return payload
+
+
+def message_dropped(ctx: EventContext, message: Message, reason: str) -> Payload:
+    """``message.dropped`` (RE ``eventmsg_dropped``): dropped while routing; publisher fields, no client_attrs."""
+    payload = _message_fields("message.dropped", ctx, message, None, message.qos)
+    payload["reason"] = reason
+    return payload
+
+
+def message_delivered(ctx: EventContext, client: ClientInfo, message: Message, qos: int) -> Payload:
+    """``message.delivered`` (RE ``eventmsg_delivered``): ``qos`` is the QoS of this delivery."""
+    return _message_fields("message.delivered", ctx, message, client, qos)
 
 
 def message_acked(ctx: EventContext, client: ClientInfo, message: Message, qos: int,
                   ack_props: dict[int, Any]) -> Payload:
     """``message.acked`` (RE ``eventmsg_acked``): the delivered fields plus the PUBACK/PUBCOMP properties."""
-    return {
-        "id": _message_id(message),
-        "from_clientid": message.from_clientid,
-        "from_username": _str(message.from_username),
-        "clientid": client.clientid,
-        "username": _str(client.username),
-        "payload": _payload(message.payload),
-        "peerhost": format_host(client.peername),
-        "peername": format_peer(client.peername),
-        "topic": message.topic,
-        "qos": qos,
-        "flags": _flags(message),
-        "pub_props": _pub_props(message),
-        "puback_props": format_props(ack_props),
-        "publish_received_at": message.received_at,
-        "event": "message.acked",
-        "timestamp": _now_ms(),
-        "node": ctx.node,
-    }
+    payload = _message_fields("message.acked", ctx, message, client, qos)
+    payload["puback_props"] = format_props(ack_props)
+    return payload
 
 
 def delivery_dropped(ctx: EventContext, client: ClientInfo, message: Message, qos: int, reason: str) -> Payload:
-    """``delivery.dropped`` (RE ``eventmsg_delivery_dropped``): one subscriber's delivery was dropped; subscriber
-    fields as in ``message.delivered``, ``qos`` the QoS it would have been delivered at."""
-    return {
-        "id": _message_id(message),
-        "reason": reason,
-        "from_clientid": message.from_clientid,
-        "from_username": _str(message.from_username),
-        "clientid": client.clientid,
-        "username": _str(client.username),
-        "payload": _payload(message.payload),
-        "peerhost": format_host(client.peername),
-        "peername": format_peer(client.peername),
-        "topic": message.topic,
-        "qos": qos,
-        "flags": _flags(message),
-        "pub_props": _pub_props(message),
-        "publish_received_at": message.received_at,
-        "event": "delivery.dropped",
-        "timestamp": _now_ms(),
-        "node": ctx.node,
-    }
+    """``delivery.dropped`` (RE ``eventmsg_delivery_dropped``): one subscriber's delivery was dropped; ``qos``
+    is the QoS it would have been delivered at."""
+    payload = _message_fields("delivery.dropped", ctx, message, client, qos)
+    payload["reason"] = reason
+    return payload
 
 
 BUILDERS: dict[HookEvent, Callable[..., Payload]] = {
