@@ -68,7 +68,7 @@ def main() -> None:
     elif command == "test":
         ensure_venv("test")
         ensure_debian_peers()
-        run(BIN / "ruff", "check", "src", "tests", "bench", "dev.py", cwd=ROOT)
+        run(BIN / "ruff", "check", "src", "tests", "bench", "examples", "dev.py", cwd=ROOT)
         run(BIN / "lint-imports", cwd=ROOT)
         run(BIN / "mypy", cwd=ROOT)
         os.execv(PY, [str(PY), "-m", "pytest", *args])

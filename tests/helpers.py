@@ -114,6 +114,8 @@ class BrokerThread:
         return self.node.addresses["http"][1]
 
     def stop(self) -> None:
+        if self.loop.is_closed():
+            return
         if self.node is not None:
             self.run(self.node.stop())
             self.node = None

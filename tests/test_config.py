@@ -277,3 +277,22 @@ def test_settings_are_validated_on_assignment() -> None:
     s = load_settings(None, environ={})
     with pytest.raises(ValueError, match="max_packet_size"):
         s.mqtt.max_packet_size = "abc"  # type: ignore[assignment]
+
+
+def test_webhooks_are_read_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "hookmq.toml"
+    path.write_text('[[webhooks]]\nname = "my_webhook"\nurl = "http://127.0.0.1:5000/"\nevents = ["all"]\n'
+                    '[[webhooks]]\nname = "orders"\nurl = "https://shop.example/hook"\ntopics = ["shop/#"]\n')
+    hooks = load_settings(path, environ={}).webhooks.webhooks
+    assert [(h.name, h.events, h.topics) for h in hooks] == [
+        ("my_webhook", ["all"], []), ("orders", ["message.publish"], ["shop/#"])]
+
+
+def test_bad_webhook_names_the_webhook_and_field_and_hides_the_secret(tmp_path: Path) -> None:
+    path = tmp_path / "hookmq.toml"
+    path.write_text('[[webhooks]]\nname = "my_hook"\nurl = "http://x/"\nsecret = "whsec_c2hvcnQ="\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    message = str(err.value)
+    assert message.startswith(f"{path}: webhooks[my_hook].secret: must be 'whsec_'")
+    assert "c2hvcnQ" not in message

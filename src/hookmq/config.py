@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hookmq.webhooks.model import WebhooksSection, describe_errors
+
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 MIB = 1024 * 1024
@@ -85,6 +87,7 @@ class Settings(_Section):
     authentication: AuthenticationSettings = AuthenticationSettings()
     authorization: AuthorizationSettings = AuthorizationSettings()
     storage: StorageSettings = StorageSettings()
+    webhooks: WebhooksSection = Field(WebhooksSection({}), description="[[webhooks]] tables: read-only at run time")
 
 
 class ConfigError(Exception):
@@ -151,6 +154,8 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 
 def _describe(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
+    if first["loc"][:1] == ("webhooks",):  # name the webhook, never print a secret
+        return f"{source}: {describe_errors(err)[0]}"
     where = ".".join(str(p) for p in first["loc"])
     value = first.get("input")
     if first["type"] == "extra_forbidden":

@@ -26,6 +26,7 @@ from hookmq.broker.sys_topics import run_sys_publisher
 from hookmq.config import ConfigError, Settings
 from hookmq.events.hub import EventHub
 from hookmq.store import SqliteStore, StoreError
+from hookmq.webhooks.service import WebhookError, WebhookService
 
 log = logging.getLogger("hookmq")
 
@@ -39,6 +40,7 @@ class Node:
     settings: Settings
     broker: Broker
     events: EventHub
+    webhooks: WebhookService
     addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _runners: list[web.AppRunner] = field(default_factory=list)
@@ -46,7 +48,8 @@ class Node:
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
-        await self.broker.stop()
+        await self.broker.stop()  # its last events (disconnected...) still reach the webhooks
+        await self.webhooks.stop()
         for runner in self._runners:
             await runner.cleanup()
         for server in self._servers:
@@ -98,8 +101,15 @@ async def start_node(settings: Settings) -> Node:
         raise ConfigError(f"{setting}: {exc}") from None
     events = EventHub(broker.hooks, settings.node_name)
     broker.hooks.add(events)
+    webhooks = WebhookService(events, data_dir, settings.webhooks.webhooks)
+    try:
+        await webhooks.start()
+    except (StoreError, WebhookError) as exc:
+        await webhooks.stop()
+        store.close()
+        raise StartupError(f"webhooks: {exc}") from None
     await broker.start()
-    node = Node(settings, broker, events)
+    node = Node(settings, broker, events, webhooks)
     lst = settings.listeners
     host = lst.host
     tls = _tls_context(settings)
@@ -122,7 +132,7 @@ async def start_node(settings: Settings) -> Node:
                                       start_websocket(broker, host, lst.wss_port, lst.ws_path, tls, "wss"))
                 node._runners.append(runner)
                 node.addresses["wss"] = _runner_address(runner)
-        runner = web.AppRunner(create_app(broker, events), access_log=None, handle_signals=False)
+        runner = web.AppRunner(create_app(broker, events, webhooks), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, lst.http_host, lst.http_port, reuse_address=True)
         await _guard("listeners.http_port", lst.http_host, lst.http_port, site.start())

@@ -33,8 +33,11 @@ from hookmq.store import (
     Delivery,
     DeliveryQueue,
     EnqueueCounts,
+    Failure,
     NewDelivery,
     QueueStats,
+    Retry,
+    SettleCounts,
     SqliteStore,
     StoreError,
 )
@@ -358,6 +361,48 @@ class TestRetry:
         assert not queue.retry(delivery.id, next_attempt_at=3000, error="x", status=None)
         assert not queue.dead_letter(delivery.id, "x", None, "")
         assert not queue.retry(424242, next_attempt_at=3000, error="x", status=None)
+        assert queue.stats("w") == QueueStats(queued=1, inflight=0, bytes=6, dead=0)
+
+
+class TestSettle:
+    def test_one_transaction_applies_every_kind_of_outcome(self, queue: DeliveryQueue) -> None:
+        items = [new() for _ in range(5)]
+        queue.enqueue(items)
+        leased = queue.lease("w", now=2000, limit=5, ordered=False)
+
+        counts = queue.settle(
+            acked=[leased[0].id, leased[1].id],
+            retries=[Retry(leased[2].id, 2100, "HTTP 503", 503)],
+            failures=[Failure(leased[3].id, "rejected: HTTP 400", 400, "bad")],
+            released=[leased[4].id],
+            now=2001,
+        )
+
+        assert counts == SettleCounts(acked=2, retried=1, failed=1, released=1)
+        assert queue.stats("w") == QueueStats(queued=2, inflight=0, bytes=12, dead=1)
+        (released,) = queue.lease("w", now=2000, limit=5, ordered=False)
+        assert (released.delivery_id, released.attempts) == (items[4].delivery_id, 0)  # no attempt counted
+        assert dids(queue.dead_letters("w", 10)) == [items[3].delivery_id]
+
+    def test_release_keeps_the_order_key_blocked_behind_its_head(self, queue: DeliveryQueue) -> None:
+        first, second = new(key="dev1"), new(key="dev1")
+        queue.enqueue([first, second])
+        (head,) = queue.lease("w", now=2000, limit=5, ordered=True)
+        assert queue.settle(released=[head.id, 424242]).released == 1
+
+        assert dids(queue.lease("w", now=2000, limit=5, ordered=True)) == [first.delivery_id]
+        assert queue.settle(released=[head.id]).released == 1
+        queue.ack([head.id])
+        assert dids(queue.lease("w", now=2000, limit=5, ordered=True)) == [second.delivery_id]
+
+    def test_outcomes_for_rows_not_in_flight_are_skipped(self, queue: DeliveryQueue) -> None:
+        queue.enqueue([new()])
+        (delivery,) = queue.lease("w", now=2000, limit=1, ordered=False)
+        queue.settle(released=[delivery.id])
+
+        counts = queue.settle(retries=[Retry(delivery.id, 2100, "x", None)],
+                              failures=[Failure(delivery.id, "x", None, "")], released=[delivery.id])
+        assert counts == SettleCounts()
         assert queue.stats("w") == QueueStats(queued=1, inflight=0, bytes=6, dead=0)
 
 

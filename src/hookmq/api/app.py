@@ -1,4 +1,4 @@
-"""The HTTP listener's application (default port 18083): health and the live event stream."""
+"""The HTTP listener's application (default port 18083): health, the live event stream, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,18 +7,41 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from hookmq import __version__
 from hookmq.broker import Broker
 from hookmq.events.hub import EventHub
+from hookmq.webhooks.metrics import render_prometheus
+from hookmq.webhooks.service import WebhookService
 
 #: Events buffered per ``events/stream`` client before new ones are counted as dropped (never block MQTT).
 STREAM_BUFFER = 10_000
 HEARTBEAT_INTERVAL = 15.0
 
 
-def create_app(broker: Broker, events: EventHub) -> web.Application:
+class BrokerCollector:
+    """The broker's counters (the same as on ``$SYS``) for Prometheus."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def collect(self) -> list[Metric]:
+        stats = self._broker.stats
+        counters = {"connections": stats.connections_total, "messages_received": stats.messages_received,
+                    "messages_sent": stats.messages_sent, "messages_dropped": stats.messages_dropped,
+                    "deliveries_dropped": stats.deliveries_dropped, "bytes_received": stats.bytes_received,
+                    "bytes_sent": stats.bytes_sent}
+        out: list[Metric] = [CounterMetricFamily(f"hookmq_{name}", name.replace("_", " "), value=value)
+                             for name, value in counters.items()]
+        out.append(GaugeMetricFamily("hookmq_connections_current", "open MQTT connections", value=stats.connections))
+        out.append(GaugeMetricFamily("hookmq_sessions", "sessions, connected or not", value=len(self._broker.sessions)))
+        return out
+
+
+def create_app(broker: Broker, events: EventHub, webhooks: WebhookService) -> web.Application:
     app = web.Application()
+    broker_collector = BrokerCollector(broker)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "node": broker.settings.node_name, "version": __version__,
@@ -67,7 +90,13 @@ def create_app(broker: Broker, events: EventHub) -> web.Application:
         finally:
             listener.close()
 
+    async def metrics(request: web.Request) -> web.Response:
+        """Prometheus text exposition: broker counters and every webhook's delivery metrics."""
+        body, content_type = render_prometheus(broker_collector, webhooks.collector())
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app.add_routes([
+        web.get("/metrics", metrics),
         web.get("/api/v1/health", health),
         web.get("/health", health),
         web.get("/api/v1/events/stream", event_stream),

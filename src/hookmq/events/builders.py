@@ -30,6 +30,7 @@ from hookmq.mqtt import PROPERTY_NAMES, PropertyId, reason_name
 __all__ = [
     "BUILDERS",
     "EventContext",
+    "MessagePayload",
     "client_check_authn_complete",
     "client_check_authz_complete",
     "client_connack",
@@ -48,6 +49,19 @@ __all__ = [
 ]
 
 Payload = dict[str, Any]
+
+
+class MessagePayload(dict[str, Any]):
+    """A message event's fields plus ``raw``, the MQTT payload bytes.
+
+    ``payload`` is text with invalid UTF-8 replaced (EMQX's encoding), which loses binary data; webhooks with
+    ``payload_encoding = "base64"`` encode ``raw`` instead. ``raw`` is an attribute, not a key, so the JSON of
+    the event stays EMQX's.
+    """
+
+    __slots__ = ("raw",)
+
+    raw: bytes
 
 UNDEFINED = "undefined"
 _USER_PROPERTY = PropertyId.USER_PROPERTY.value
@@ -316,7 +330,7 @@ def _message_fields(event: str, ctx: EventContext, message: Message, peer: Clien
         who = {"from_clientid": message.from_clientid, "from_username": _str(message.from_username),
                "clientid": peer.clientid, "username": _str(peer.username),
                "peerhost": format_host(peer.peername), "peername": format_peer(peer.peername)}
-    return {
+    fields = MessagePayload({
         "id": _message_id(message),
         **who,
         "payload": _payload(message.payload),
@@ -328,7 +342,9 @@ def _message_fields(event: str, ctx: EventContext, message: Message, peer: Clien
         "event": event,
         "timestamp": _now_ms(),
         "node": ctx.node,
-    }
+    })
+    fields.raw = message.payload
+    return fields
 
 
 def message_publish(ctx: EventContext, message: Message) -> Payload:

@@ -1,4 +1,4 @@
-"""Persistence for broker state: retained messages and persistent sessions.
+"""Persistence: the broker's retained messages and persistent sessions, and the webhook delivery queue.
 
 Synchronous by design: the broker runs a store on one dedicated worker thread and
 group-commits its changes, so the event loop never waits on disk I/O.
@@ -23,8 +23,11 @@ from hookmq.store.queue import (
     DeliveryQueue,
     EnqueueCounts,
     EnqueueResult,
+    Failure,
     NewDelivery,
     QueueStats,
+    Retry,
+    SettleCounts,
 )
 from hookmq.store.sqlite import SqliteStore
 
@@ -35,10 +38,13 @@ __all__ = [
     "DeliveryQueue",
     "EnqueueCounts",
     "EnqueueResult",
+    "Failure",
     "MemoryStore",
     "MessageRecord",
     "NewDelivery",
     "QueueStats",
+    "Retry",
+    "SettleCounts",
     "RetainedRecord",
     "SessionRecord",
     "Snapshot",

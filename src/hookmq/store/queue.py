@@ -158,6 +158,7 @@ EVICTABLE_SQL: Final = (
 NEW_HEAD_SQL: Final = """UPDATE deliveries SET head = 1
     WHERE id = (SELECT min(id) FROM deliveries WHERE webhook = ? AND order_key = ?) AND head = 0"""
 NEXT_RETRY_SQL: Final = "SELECT min(next_attempt_at) FROM deliveries WHERE webhook = ? AND state = 2"
+_SETTLE_SELECT: Final = "SELECT id, webhook, state, size, head, order_key FROM deliveries"
 RELEASE_SQL: Final = "UPDATE deliveries SET state = 0, leased_at = NULL WHERE state = 1"
 
 _DEAD_COLUMNS: Final = (
@@ -265,6 +266,36 @@ class EnqueueResult:
     @property
     def dropped(self) -> int:
         return sum(c.dropped for c in self.webhooks.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """An attempt to try again: the in-flight row `id`, due at `next_attempt_at`, with what went wrong."""
+
+    id: int
+    next_attempt_at: float
+    error: str
+    status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An attempt the retry policy gave up on: the in-flight row `id` becomes a dead letter."""
+
+    id: int
+    reason: str
+    status: int | None
+    response: str  # snippet of the last response body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettleCounts:
+    """What one `DeliveryQueue.settle` did."""
+
+    acked: int = 0
+    retried: int = 0
+    failed: int = 0
+    released: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -529,63 +560,97 @@ class DeliveryQueue:
 
     def ack(self, ids: Iterable[int]) -> int:
         """Remove delivered rows (in flight or queued); unknown ids are ignored. Returns how many were removed."""
-        unique = sorted(set(ids))
-        if not unique:
-            return 0
-        with self._translated("ack"), transaction(self._conn, "BEGIN IMMEDIATE"):
-            rows = self._select_by_ids("SELECT id, webhook, state, size, head, order_key FROM deliveries", unique)
-            self._remove(rows).save()
-            return len(rows)
+        return self.settle(acked=ids).acked
 
     def retry(self, id: int, next_attempt_at: float, error: str, status: int | None) -> bool:
         """Put an in-flight row back, due at `next_attempt_at`, with one more attempt and its error.
 
         Returns False (and changes nothing) if `id` is not in flight.
         """
-        with self._translated("retry"), transaction(self._conn, "BEGIN IMMEDIATE"):
-            conn = self._conn
-            row = conn.execute("SELECT webhook, size FROM deliveries WHERE id = ? AND state = 1", (id,)).fetchone()
-            if row is None:
-                return False
-            webhook, size = row
-            conn.execute(
-                """UPDATE deliveries SET state = 2, next_attempt_at = ?, attempts = attempts + 1, last_error = ?,
-                    last_status = ?, leased_at = NULL WHERE id = ?""",
-                (next_attempt_at, error, status, id),
-            )
-            counters = _Counters(conn)
-            counts = counters[webhook]
-            counts.inflight -= 1
-            counts.inflight_bytes -= size
-            counts.queued += 1
-            counts.queued_bytes += size
-            counters.save()
-            return True
+        return self.settle(retries=[Retry(id, next_attempt_at, error, status)]).retried == 1
 
     def dead_letter(
         self, id: int, reason: str, status: int | None, response_snippet: str, *, now: float | None = None
     ) -> bool:
         """Move an in-flight row to the dead letters (its final attempt counted). False if `id` is not in flight."""
+        return self.settle(failures=[Failure(id, reason, status, response_snippet)], now=now).failed == 1
+
+    def settle(
+        self,
+        *,
+        acked: Iterable[int] = (),
+        retries: Sequence[Retry] = (),
+        failures: Sequence[Failure] = (),
+        released: Iterable[int] = (),
+        now: float | None = None,
+    ) -> SettleCounts:
+        """Apply the outcomes of many attempts in one transaction: a burst of responses costs one commit.
+
+        `acked` rows (in flight or queued) are removed; `retries` go back to waiting with one more
+        attempt; `failures` move to the dead letters (their final attempt counted, `failed_at = now`);
+        `released` in-flight rows go back to ready, due at once, with no attempt counted (a send that
+        was cancelled before it got an answer). Ids that are unknown or not in the state an action
+        needs are skipped, and the counts say what was done.
+        """
+        unique_acks = sorted(set(acked))
+        unique_released = sorted(set(released))
+        if not (unique_acks or retries or failures or unique_released):
+            return SettleCounts()
         failed_at = time.time() if now is None else now
-        with self._translated("dead_letter"), transaction(self._conn, "BEGIN IMMEDIATE"):
+        with self._translated("settle"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
-            rows = conn.execute(
-                "SELECT id, webhook, state, size, head, order_key FROM deliveries WHERE id = ? AND state = 1", (id,)
-            ).fetchall()
-            if not rows:
-                return False
-            conn.execute(
-                """INSERT INTO dead_letters (id, webhook, order_key, size, attempts, status, created_at, enqueued_at,
-                        last_attempt_at, failed_at, delivery_id, event, reason, response, headers, body)
-                    SELECT id, webhook, order_key, size, attempts + 1, ?, created_at, enqueued_at, leased_at, ?,
-                        delivery_id, event, ?, ?, headers, body
-                    FROM deliveries WHERE id = ?""",
-                (status, failed_at, reason, response_snippet, id),
+            counters = _Counters(conn)
+            rows = self._select_by_ids(_SETTLE_SELECT, unique_acks)
+            self._remove(rows, counters)
+            retried = sum(self._retry(counters, retry) for retry in retries)
+            failed = sum(self._fail(counters, failure, failed_at) for failure in failures)
+            inflight = [row for row in self._select_by_ids(_SETTLE_SELECT, unique_released) if row[2] == INFLIGHT]
+            conn.executemany(
+                "UPDATE deliveries SET state = 0, leased_at = NULL WHERE id = ?", [(row[0],) for row in inflight]
             )
-            counters = self._remove(rows)
-            counters[rows[0][1]].dead += 1
+            for _id, webhook, _state, size, _head, _key in inflight:
+                counts = counters[webhook]
+                counts.inflight -= 1
+                counts.inflight_bytes -= size
+                counts.queued += 1
+                counts.queued_bytes += size
             counters.save()
-            return True
+            return SettleCounts(acked=len(rows), retried=retried, failed=failed, released=len(inflight))
+
+    def _retry(self, counters: _Counters, retry: Retry) -> bool:
+        conn = self._conn
+        row = conn.execute("SELECT webhook, size FROM deliveries WHERE id = ? AND state = 1", (retry.id,)).fetchone()
+        if row is None:
+            return False
+        webhook, size = row
+        conn.execute(
+            """UPDATE deliveries SET state = 2, next_attempt_at = ?, attempts = attempts + 1, last_error = ?,
+                last_status = ?, leased_at = NULL WHERE id = ?""",
+            (retry.next_attempt_at, retry.error, retry.status, retry.id),
+        )
+        counts = counters[webhook]
+        counts.inflight -= 1
+        counts.inflight_bytes -= size
+        counts.queued += 1
+        counts.queued_bytes += size
+        return True
+
+    def _fail(self, counters: _Counters, failure: Failure, failed_at: float) -> bool:
+        conn = self._conn
+        rows = conn.execute(f"{_SETTLE_SELECT} WHERE id = ? AND state = 1", (failure.id,)).fetchall()
+        if not rows:
+            return False
+        conn.execute(
+            """INSERT INTO dead_letters (id, webhook, order_key, size, attempts, status, created_at, enqueued_at,
+                    last_attempt_at, failed_at, delivery_id, event, reason, response, headers, body)
+                SELECT id, webhook, order_key, size, attempts + 1, ?, created_at, enqueued_at, leased_at, ?,
+                    delivery_id, event, ?, ?, headers, body
+                FROM deliveries WHERE id = ?""",
+            (failure.status, failed_at, failure.reason, failure.response, failure.id),
+        )
+        self._remove(rows, counters)
+        counters[rows[0][1]].dead += 1
+        return True
 
     def release_inflight(self) -> int:
         """Put every in-flight row back to queued, due now (start-up after a crash). Returns how many."""
@@ -691,15 +756,12 @@ class DeliveryQueue:
             rows += self._conn.execute(f"{select} WHERE id IN ({marks})", tuple(chunk)).fetchall()
         return rows
 
-    def _remove(self, rows: list[tuple[Any, ...]]) -> _Counters:
-        """Delete rows given as (id, webhook, state, size, head, order_key) and pass on their heads.
-
-        Returns the counters with the rows taken off; the caller saves them.
-        """
+    def _remove(self, rows: list[tuple[Any, ...]], counters: _Counters) -> None:
+        """Delete rows given as (id, webhook, state, size, head, order_key), pass on their heads, and take
+        them off `counters` (the caller saves them)."""
         conn = self._conn
         conn.executemany("DELETE FROM deliveries WHERE id = ?", [(row[0],) for row in rows])
         conn.executemany(NEW_HEAD_SQL, {(row[1], row[5]) for row in rows if row[4] and row[5] is not None})
-        counters = _Counters(conn)
         for _id, webhook, state, size, _head, _key in rows:
             counts = counters[webhook]
             if state == INFLIGHT:
@@ -708,7 +770,6 @@ class DeliveryQueue:
             else:
                 counts.queued -= 1
                 counts.queued_bytes -= size
-        return counters
 
     def _configure(self, conn: sqlite3.Connection, synchronous: str) -> None:
         (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()

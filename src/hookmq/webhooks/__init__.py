@@ -1,8 +1,11 @@
 """Webhooks: EMQX-compatible event payloads delivered over HTTP, durably and signed (spec ``delivery.md``).
 
-This first slice is pure (no I/O, no asyncio): `model` validates the ``[[webhooks]]`` settings, `templates`
-implements EMQX's ``${…}`` language for the URL, headers and body, and `matching` decides which events and
-topics trigger a webhook. The queue and the HTTP delivery build on these.
+Pure parts (no I/O): `model` validates the ``[[webhooks]]`` settings, `templates` implements EMQX's ``${…}``
+language for the URL, headers and body, `matching` decides which events and topics trigger a webhook,
+`request` builds the HTTP request from a queued event, `policy` classifies answers and schedules retries,
+`signing` makes Standard Webhooks signatures. Running parts: `http` (the keep-alive client), `delivery`
+(intake into the durable queue, one runtime per webhook), `metrics` and `log`, and `service`, the run-time
+management layer the API calls.
 """
 
 from .matching import ALL_EVENTS, EVENT_NAMES, MESSAGE_EVENTS, Trigger

@@ -268,13 +268,17 @@ class RequestTemplate:
     path: Template  # path and query
     headers: tuple[tuple[str, Template], ...]
     body: Template | None  # None: the whole event as JSON
+    headers_vary: bool  # some header value uses a variable
+    constant_headers: dict[str, str]  # the headers when none varies (shared: do not mutate)
 
     @classmethod
     def compile(cls, url: str, headers: Mapping[str, str], body: str | None) -> RequestTemplate:
         """Raises ValueError as `split_url` and `check_header`, or `TemplateError` for the body."""
         base, path = split_url(url)
-        return cls(base, path, tuple((name, check_header(name, value)) for name, value in headers.items()),
-                   None if body is None else Template.compile(body))
+        compiled = tuple((name, check_header(name, value)) for name, value in headers.items())
+        vary = any(template.variables for _, template in compiled)
+        constant = {} if vary else {name: template.render({}) for name, template in compiled}
+        return cls(base, path, compiled, None if body is None else Template.compile(body), vary, constant)
 
     def render_url(self, event: Mapping[str, Any]) -> str:
         """The URL; variables are inserted as they are, not percent-encoded (as EMQX)."""
