@@ -282,3 +282,14 @@ def test_render_combines_collectors_and_leaves_the_default_registry_alone() -> N
         assert families["hookmq_uptime_seconds"].samples[0].value == 12
         assert "hookmq_webhook_matched" in families
     assert b"hookmq_webhook" not in generate_latest(REGISTRY)
+
+
+def test_reset_zeroes_counters_but_keeps_the_accounting() -> None:
+    metrics = WebhookMetrics(matched=10, success=5, failed=1, retried=4, queuing=3, inflight=1)
+    metrics.drop("queue_full")
+    metrics.latency.observe(0.02)
+    metrics.reset()
+    snap = metrics.snapshot()
+    assert (snap["matched"], snap["success"], snap["failed"], snap["retried"], snap["dropped"]) == (4, 0, 0, 0, 0)
+    assert (snap["queuing"], snap["inflight"]) == (3, 1)
+    assert metrics.latency.count == 0

@@ -109,6 +109,15 @@ class WebhookMetrics:
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
 
+    def reset(self) -> None:
+        """Zero the counters and the latency histogram (EMQX's "reset metrics"). Gauges describe the present
+        and stay; ``matched`` restarts at what is still queued or in flight, so the accounting still adds up."""
+        self.matched = self.queuing + self.inflight
+        self.success = self.failed = self.retried = 0
+        self.dropped = {}
+        self.latency = Histogram()
+        self._samples.clear()
+
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """JSON-ready values for the API and dashboard; ``now`` (``time.monotonic()``) is for tests."""
         latency = self.latency

@@ -159,6 +159,12 @@ class WebhookService:
     def metrics(self, name: str) -> dict[str, Any]:
         return self._entry(name).runtime.metrics.snapshot()
 
+    def reset_metrics(self, name: str) -> dict[str, Any]:
+        """Zero the webhook's counters (gauges stay); returns the fresh snapshot."""
+        metrics = self._entry(name).runtime.metrics
+        metrics.reset()
+        return metrics.snapshot()
+
     def delivery_log(self, name: str, limit: int = 50, outcome: str | None = None) -> list[dict[str, Any]]:
         """Recent attempts, newest first."""
         return [attempt.to_dict() for attempt in self._entry(name).runtime.log.recent(limit, outcome)]
