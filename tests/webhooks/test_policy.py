@@ -125,8 +125,6 @@ def test_retry_after_absent_is_none() -> None:
     assert parse_retry_after(None, NOW) is None
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="bug: str.isdigit() accepts '²', then float('²') raises ValueError")
 @pytest.mark.parametrize("value", ["\xb2", "\xb3", "\xb9", "1\xb2"])
 def test_retry_after_latin1_superscript_digits_are_invalid_not_a_crash(value: str) -> None:
     """The HTTP client decodes header values as latin-1, so bytes 0xB2/0xB3/0xB9 arrive as '²', '³', '¹'."""
@@ -411,9 +409,6 @@ def test_a_successful_probe_closes_and_resets_the_cooldown() -> None:
     assert breaker.open_until == NOW + 21
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: the first cool-down is initial_backoff, not capped at min(BREAKER_MAX_COOLDOWN, "
-                          "max_backoff)")
 def test_the_first_cooldown_is_capped_too() -> None:
     """The class docstring: the cool-down is "at most BREAKER_MAX_COOLDOWN or max_backoff if smaller"."""
     breaker = CircuitBreaker(RetryPolicy(initial_backoff=100, max_backoff=300))

@@ -305,9 +305,11 @@ class WebhookRuntime:
         except asyncio.CancelledError:
             self._release(batch)
             raise
-        except Exception:  # a bug must not lose events: they go back to the queue
+        except Exception as exc:  # a bug must neither lose events nor spin: retry them with backoff
             log.exception("webhook %s: delivery failed unexpectedly", self.name)
-            self._release(batch)
+            self.metrics.inflight -= len(batch)
+            self._retry_or_give_up(batch, f"internal error: {exc!r}", None, "", None, time.time())
+            self._schedule_settle()
         finally:
             self._requests -= 1
             self._wake.set()
@@ -352,18 +354,8 @@ class WebhookRuntime:
             self._acks.extend(item.id for item in batch)
         elif outcome is Outcome.RETRY:
             self._breaker.failure(now)
-            why = error or f"HTTP {status}"
-            for item in batch:
-                when = self._schedule.next_attempt(failures=item.attempts + 1, enqueued_at=item.enqueued_at,
-                                                   now=now, retry_after=retry_after)
-                if isinstance(when, float):
-                    metrics.retried += 1
-                    metrics.queuing += 1
-                    self._retries.append(Retry(item.id, when, why, status))
-                else:
-                    log_outcome = "failed"
-                    metrics.failed += 1
-                    self._failures.append(Failure(item.id, f"{when}: {why}", status, response_text))
+            if self._retry_or_give_up(batch, error or f"HTTP {status}", status, response_text, retry_after, now):
+                log_outcome = "failed"
         else:
             self._breaker.success()  # the receiver answered: it is up
             metrics.failed += count
@@ -379,6 +371,24 @@ class WebhookRuntime:
         self._schedule_settle()
         if outcome is Outcome.GONE:
             self._on_gone(self, f"the receiver answered 410 Gone at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+
+    def _retry_or_give_up(self, batch: list[Delivery], why: str, status: int | None, response_text: str,
+                          retry_after: float | None, now: float) -> bool:
+        """Schedule each event's next attempt, or dead-letter it when the policy gives up; True if any gave up."""
+        metrics = self.metrics
+        gave_up = False
+        for item in batch:
+            when = self._schedule.next_attempt(failures=item.attempts + 1, enqueued_at=item.enqueued_at, now=now,
+                                               retry_after=retry_after)
+            if isinstance(when, float):
+                metrics.retried += 1
+                metrics.queuing += 1
+                self._retries.append(Retry(item.id, when, why, status))
+            else:
+                gave_up = True
+                metrics.failed += 1
+                self._failures.append(Failure(item.id, f"{when}: {why}", status, response_text))
+        return gave_up
 
     # ------------------------------------------------------------------------------------------ settle
 

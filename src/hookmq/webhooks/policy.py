@@ -52,7 +52,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # isdigit() alone accepts '²' (header bytes are latin-1)
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -109,8 +109,8 @@ class CircuitBreaker:
     __slots__ = ("_base", "_cap", "cooldown", "failures", "open_until", "probing")
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self._base = policy.initial_backoff
         self._cap = min(BREAKER_MAX_COOLDOWN, policy.max_backoff)
+        self._base = min(policy.initial_backoff, self._cap)
         self.failures = 0  # consecutive
         self.cooldown = self._base
         self.open_until: float | None = None  # None = closed

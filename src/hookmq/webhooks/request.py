@@ -64,14 +64,14 @@ class RequestBuilder:
         event = self._event(stored)
         body = b"" if not self._send_body else self._whole(stored) if self._body_template is None \
             else self._body_template.render(event).encode()
-        return self.template.path.render(event), self.template.render_headers(event), body
+        return self.template.render_target(event), self.template.render_headers(event), body
 
     def build_batch(self, stored: Sequence[bytes], delivery_ids: Sequence[str]) -> tuple[str, dict[str, str], bytes]:
         """A JSON array of whole events, each with ``metadata.rule_id`` and ``metadata.delivery_id``; the URL
         and header templates are rendered with the first event (batches need no body template)."""
         parts = [self._whole(body, delivery_id) for body, delivery_id in zip(stored, delivery_ids, strict=True)]
         first = {} if self._constant_target is not None else self._event(stored[0])
-        return self.template.path.render(first), self.template.render_headers(first), b"[" + b",".join(parts) + b"]"
+        return self.template.render_target(first), self.template.render_headers(first), b"[" + b",".join(parts) + b"]"
 
     def _whole(self, stored: bytes, delivery_id: str | None = None) -> bytes:
         if not self._send_body:

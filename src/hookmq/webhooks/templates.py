@@ -49,6 +49,7 @@ WHOLE_EVENT: Final = "."  # how `variables` names ``${.}``
 _NAME = re.compile(r"\.?[A-Za-z0-9._]*")  # the inside of a placeholder, as EMQX's RE_PLACEHOLDER
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name, RFC 9110 §5.6.2
 _UNSAFE = re.compile(r"[\r\n\0]")  # would split or end a header line
+_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")  # would split the request line: percent-encoded
 _MISSING: Final[Any] = object()
 
 Path = tuple[str, ...]
@@ -280,9 +281,13 @@ class RequestTemplate:
         constant = {} if vary else {name: template.render({}) for name, template in compiled}
         return cls(base, path, compiled, None if body is None else Template.compile(body), vary, constant)
 
+    def render_target(self, event: Mapping[str, Any]) -> str:
+        """The path and query. Variables are inserted as they are (as EMQX), except that control characters
+        and spaces, which would break the request line, are percent-encoded."""
+        return _UNSAFE_TARGET.sub(_percent, self.path.render(event))
+
     def render_url(self, event: Mapping[str, Any]) -> str:
-        """The URL; variables are inserted as they are, not percent-encoded (as EMQX)."""
-        return self.base + self.path.render(event)
+        return self.base + self.render_target(event)
 
     def render_headers(self, event: Mapping[str, Any]) -> dict[str, str]:
         """The headers; CR, LF and NUL from event data become spaces, so a value cannot inject a header."""
@@ -293,6 +298,10 @@ class RequestTemplate:
 
 
 # ------------------------------------------------------------------------------------------------- internals
+
+def _percent(match: re.Match[str]) -> str:
+    return f"%{ord(match[0]):02X}"
+
 
 def _float_text(value: float) -> str:
     """Erlang's ``float_to_binary(F, [{decimals, 10}, compact])``: fixed notation, trailing zeros cut, one kept."""
