@@ -8,6 +8,7 @@ plain-Python model of the queue and checks the accounting invariant and per-key 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import shutil
@@ -364,6 +365,42 @@ class TestRetry:
         assert queue.stats("w") == QueueStats(queued=1, inflight=0, bytes=6, dead=0)
 
 
+class TestClaimed:
+    """Items the worker takes at once: stored in flight, with their ids returned, never leased or evicted."""
+
+    def test_claimed_items_are_in_flight_with_their_ids(self, queue: DeliveryQueue) -> None:
+        plain, claimed = new(), claimed_item()
+        result = queue.enqueue([plain, claimed])
+
+        assert result.ids[0] is not None and result.ids[1] == result.ids[0] + 1
+        assert queue.stats("w") == QueueStats(queued=1, inflight=1, bytes=12, dead=0)
+        assert dids(queue.lease("w", now=2000, limit=10, ordered=False)) == [plain.delivery_id]
+        assert queue.ack([result.ids[1]]) == 1
+        assert queue.stats("w").inflight == 1  # only the leased one is left
+
+    def test_a_crash_puts_claimed_items_back(self, queue: DeliveryQueue) -> None:
+        item = claimed_item()
+        queue.enqueue([item])
+        assert queue.release_inflight() == 1
+        (delivery,) = queue.lease("w", now=2000, limit=10, ordered=False)
+        assert (delivery.delivery_id, delivery.attempts) == (item.delivery_id, 0)
+
+    def test_claimed_items_are_not_evicted(self, queue: DeliveryQueue) -> None:
+        result = queue.enqueue([claimed_item(size=60, budget=100), sized(30, budget=100), sized(30, budget=100)])
+        assert result.ids[0] is not None and result.ids[1] is not None
+        assert result.webhooks["w"] == EnqueueCounts(accepted=3, refused=0, evicted=1)
+        assert queue.stats("w") == QueueStats(queued=1, inflight=1, bytes=90, dead=0)
+        assert queue.enqueue([claimed_item(size=60, budget=100)]).ids == [None]  # no room beside in-flight
+
+    def test_ordered_items_cannot_be_claimed(self, queue: DeliveryQueue) -> None:
+        with pytest.raises(ValueError, match="order key"):
+            queue.enqueue([dataclasses.replace(new(key="k"), claimed=True)])
+
+
+def claimed_item(size: int = 6, budget: int = 1 << 30) -> NewDelivery:
+    return dataclasses.replace(sized(size, budget=budget), claimed=True)
+
+
 class TestSettle:
     def test_one_transaction_applies_every_kind_of_outcome(self, queue: DeliveryQueue) -> None:
         items = [new() for _ in range(5)]
@@ -600,7 +637,7 @@ class TestFile:
     @pytest.mark.parametrize(
         "sql, params",
         [
-            (queue_module.INSERT_SQL, ("w", "k", 1, 1.0, 1.0, 1.0, "d", "e", b"", b"")),
+            (queue_module.INSERT_SQL, ("w", "k", 1, 1.0, 1.0, 1.0, "d", "e", b"", b"", 0, None)),
             (queue_module.PROMOTE_SQL, ("w", 1.0)),
             (queue_module.READY_SQL, ("w", 1, 10)),
             (queue_module.EVICTABLE_SQL, ("w", 0, 10)),

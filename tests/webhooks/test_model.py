@@ -92,7 +92,7 @@ def test_a_toml_section_parses_into_named_webhooks() -> None:
     assert (orders.connect_timeout, orders.request_timeout, orders.queue_max_bytes) == (5.0, 30.0, 256 * 1024 ** 2)
     assert orders.retry.initial_backoff == 0.5 and orders.retry.max_backoff == 60 and orders.retry.max_age == 5400
     assert orders.retry.retry_statuses == [429, 503]
-    assert orders.signing_key == base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    assert orders.signing_keys == [base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     assert audit.events == ["all"] and audit.batch_size == 100 and audit.batch_time == 200
     request = orders.request_template()
     assert request.render_url({"clientid": "c1"}) == "https://hooks.example.com/mqtt/c1"
@@ -297,11 +297,11 @@ def test_byte_sizes(text: Any, size: int) -> None:
 def test_secret_length_is_24_to_64_bytes(n: int) -> None:
     secret = "whsec_" + base64.b64encode(bytes(range(n))).decode()
     if 24 <= n <= 64:
-        assert hook(secret=secret).signing_key == bytes(range(n))
+        assert hook(secret=secret).signing_keys == [bytes(range(n))]
     else:
         [line] = errors_of(secret=secret)
-        assert line == ("webhooks[h].secret: must be 'whsec_' followed by the base64 of 24 to 64 random bytes; "
-                        f"it decodes to {n} bytes")
+        assert line == ("webhooks[h].secret: must be 'whsec_' followed by the base64 of 24 to 64 random bytes "
+                        f"(several: space-separated); it decodes to {n} bytes")
 
 
 @pytest.mark.parametrize(("secret", "why"), [
@@ -317,9 +317,9 @@ def test_bad_secrets_are_explained_but_never_echoed(secret: str, why: str) -> No
 
 
 def test_generated_secrets_are_valid_and_empty_means_none() -> None:
-    assert len(hook(secret=generate_secret()).signing_key or b"") == 32
-    assert hook(secret=generate_secret(64)).signing_key is not None
-    assert hook(secret="").secret is None and hook(secret="").signing_key is None
+    assert [len(k) for k in hook(secret=generate_secret()).signing_keys] == [32]
+    assert len(hook(secret=generate_secret(64)).signing_keys) == 1
+    assert hook(secret="").secret is None and hook(secret="").signing_keys == []
 
 
 # -------------------------------------------------------------------------------------------------- masking
@@ -351,3 +351,15 @@ def test_restore_masked_keeps_current_secrets_on_update() -> None:
 def test_bad_authorization_values_are_not_echoed() -> None:
     [line] = errors_of(headers={"Authorization": 12345})
     assert line == "webhooks[h].headers.authorization: must be a string"
+
+
+def test_several_secrets_while_rotating() -> None:
+    new, old = generate_secret(), generate_secret(24)
+    config = WebhookConfig(name="w", url=URL, secret=f"  {new}   {old} ")
+    assert config.secret == f"{new} {old}"
+    assert [len(key) for key in config.signing_keys] == [32, 24]
+    with pytest.raises(ValidationError) as err:
+        WebhookConfig(name="w", url=URL, secret=f"{new} whsec_bad")
+    assert "secret 2 of 2" in str(err.value) and new not in str(err.value)
+    with pytest.raises(ValidationError, match="twice"):
+        WebhookConfig(name="w", url=URL, secret=f"{new} {new}")

@@ -30,7 +30,7 @@ BODIES = [
 
 
 def key_of(secret: str) -> bytes:
-    key = WebhookConfig(name="w", url="http://h/", secret=secret).signing_key
+    key = WebhookConfig(name="w", url="http://h/", secret=secret).signing_keys[0]
     assert key is not None
     return key
 

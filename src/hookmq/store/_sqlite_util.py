@@ -13,7 +13,21 @@ from .base import StoreError
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
-    """Run the block in one transaction; any exception rolls it back and propagates."""
+    """Run the block in one transaction; any exception rolls it back and propagates.
+
+    Inside a transaction that is already open (a caller grouping several calls into one commit) the block is a
+    savepoint instead: its exception undoes only its own changes, and the outer commit makes it durable.
+    """
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT call")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO call")
+            conn.execute("RELEASE call")
+            raise
+        conn.execute("RELEASE call")
+        return
     conn.execute(begin)
     try:
         yield

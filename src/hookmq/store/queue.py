@@ -55,7 +55,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -141,9 +141,9 @@ _SCHEMA: Final = (
 
 # The SQL of the hot paths, as constants so the tests can check their query plans.
 INSERT_SQL: Final = """INSERT INTO deliveries (webhook, state, head, order_key, size, next_attempt_at, attempts,
-        created_at, enqueued_at, delivery_id, event, headers, body)
-    VALUES (?1, 0, ?2 IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries WHERE webhook = ?1 AND order_key = ?2),
-        ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10)"""
+        created_at, enqueued_at, delivery_id, event, headers, body, leased_at)
+    VALUES (?1, ?11, ?2 IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries WHERE webhook = ?1 AND order_key = ?2),
+        ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?12)"""
 PROMOTE_SQL: Final = "UPDATE deliveries SET state = 0 WHERE webhook = ? AND state = 2 AND next_attempt_at <= ?"
 _DELIVERY_COLUMNS: Final = (
     "id, webhook, order_key, size, attempts, last_status, created_at, enqueued_at, delivery_id, event, last_error,"
@@ -158,7 +158,8 @@ EVICTABLE_SQL: Final = (
 NEW_HEAD_SQL: Final = """UPDATE deliveries SET head = 1
     WHERE id = (SELECT min(id) FROM deliveries WHERE webhook = ? AND order_key = ?) AND head = 0"""
 NEXT_RETRY_SQL: Final = "SELECT min(next_attempt_at) FROM deliveries WHERE webhook = ? AND state = 2"
-_SETTLE_SELECT: Final = "SELECT id, webhook, state, size, head, order_key FROM deliveries"
+_SETTLE_COLUMNS: Final = "id, webhook, state, size, head, order_key"
+_SETTLE_SELECT: Final = f"SELECT {_SETTLE_COLUMNS} FROM deliveries"
 RELEASE_SQL: Final = "UPDATE deliveries SET state = 0, leased_at = NULL WHERE state = 1"
 
 _DEAD_COLUMNS: Final = (
@@ -177,7 +178,9 @@ _EVICT_CHUNK: Final = 64
 _IN_CHUNK: Final = 500  # ids per `IN (...)`, below every SQLite's variable limit
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# NewDelivery and Delivery are made once per event on the delivery hot path, so they are not frozen (a frozen
+# dataclass's __init__ costs about 3x); treat them as read-only all the same.
+@dataclass(slots=True, kw_only=True)
 class NewDelivery:
     """One event for one webhook, as handed to `DeliveryQueue.enqueue`.
 
@@ -194,9 +197,11 @@ class NewDelivery:
     created_at: float  # unix seconds
     budget_bytes: int
     overflow: Overflow
+    # Taken by the delivery worker at once: stored in flight, so no lease reads it back (unordered only).
+    claimed: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Delivery:
     """A leased delivery. `id` is the queue's own sequence number: pass it to ack/retry/dead_letter."""
 
@@ -255,9 +260,14 @@ class EnqueueCounts:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
-    """Per-webhook outcome of one `enqueue`; webhooks absent from the call are absent here."""
+    """Per-webhook outcome of one `enqueue`; webhooks absent from the call are absent here.
+
+    `ids[i]` is the queue id given to the i-th item, None if it was refused (an id of an item that a later
+    item of the same call evicted is given too; claimed items are never evicted).
+    """
 
     webhooks: dict[str, EnqueueCounts] = field(default_factory=dict)
+    ids: list[int | None] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -421,6 +431,12 @@ def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
     )
 
 
+@contextmanager
+def _group(queue: DeliveryQueue) -> Iterator[None]:
+    with queue._translated("commit"), transaction(queue._conn, "BEGIN IMMEDIATE"):
+        yield
+
+
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -457,6 +473,8 @@ class DeliveryQueue:
         for item in items:
             if item.overflow not in _OVERFLOWS:
                 raise ValueError(f"overflow must be 'drop_oldest' or 'drop_new', not {item.overflow!r}")
+            if item.claimed and item.order_key is not None:
+                raise ValueError("a claimed item cannot have an order key (ordered items are leased in order)")
         if not items:
             return EnqueueResult()
         with self._translated("enqueue"), transaction(self._conn, "BEGIN IMMEDIATE"):
@@ -467,11 +485,23 @@ class DeliveryQueue:
         counters = _Counters(conn)
         tallies: dict[str, list[int]] = {}  # webhook -> [accepted, refused, evicted]
         pending: list[tuple[Any, ...]] = []
+        pending_index: list[int] = []  # position in `items` of each pending row
+        ids: list[int | None] = [None] * len(items)
         evictors: dict[str, _Evictor] = {}
         evicted: list[tuple[int]] = []
         orphaned_keys: set[tuple[str, str]] = set()  # keys whose head was evicted
 
-        for item in items:
+        def insert_pending() -> None:
+            # One connection, one writer: AUTOINCREMENT gives the rows of one executemany consecutive ids.
+            conn.executemany(INSERT_SQL, pending)
+            if pending:
+                (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+                for offset, index in enumerate(pending_index):
+                    ids[index] = last - len(pending) + 1 + offset
+            pending.clear()
+            pending_index.clear()
+
+        for index, item in enumerate(items):
             webhook = item.webhook
             counts = counters[webhook]
             tally = tallies.get(webhook)
@@ -489,8 +519,7 @@ class DeliveryQueue:
                 while counts.queued_bytes + counts.inflight_bytes + size > budget:
                     victim = evictor.pop()
                     if victim is None and pending:
-                        conn.executemany(INSERT_SQL, pending)
-                        pending.clear()
+                        insert_pending()
                         victim = evictor.pop()
                     if victim is None:
                         raise StoreError(f"{self._path}: queued bytes of webhook {webhook!r} disagree with its rows")
@@ -501,29 +530,25 @@ class DeliveryQueue:
                     counts.queued -= 1
                     counts.queued_bytes -= victim_size
                     tally[2] += 1
-            pending.append(
-                (
-                    webhook,
-                    item.order_key,
-                    size,
-                    item.created_at,
-                    item.created_at,
-                    item.created_at,
-                    item.delivery_id,
-                    item.event,
-                    item.headers,
-                    item.body,
-                )
-            )
-            counts.queued += 1
-            counts.queued_bytes += size
+            created = item.created_at
+            claimed = item.claimed
+            pending.append((webhook, item.order_key, size, created, created, created, item.delivery_id, item.event,
+                            item.headers, item.body, INFLIGHT if claimed else READY, created if claimed else None))
+            pending_index.append(index)
+            if claimed:
+                counts.inflight += 1
+                counts.inflight_bytes += size
+            else:
+                counts.queued += 1
+                counts.queued_bytes += size
             tally[0] += 1
 
-        conn.executemany(INSERT_SQL, pending)
+        insert_pending()
         conn.executemany("DELETE FROM deliveries WHERE id = ?", evicted)
         conn.executemany(NEW_HEAD_SQL, orphaned_keys)
         counters.save()
-        return EnqueueResult({w: EnqueueCounts(accepted=a, refused=r, evicted=e) for w, (a, r, e) in tallies.items()})
+        return EnqueueResult({w: EnqueueCounts(accepted=a, refused=r, evicted=e) for w, (a, r, e) in tallies.items()},
+                             ids)
 
     def lease(self, webhook: str, now: float, limit: int, ordered: bool) -> list[Delivery]:
         """Mark up to `limit` due deliveries of `webhook` in flight and return them, oldest first.
@@ -600,8 +625,7 @@ class DeliveryQueue:
         with self._translated("settle"), transaction(self._conn, "BEGIN IMMEDIATE"):
             conn = self._conn
             counters = _Counters(conn)
-            rows = self._select_by_ids(_SETTLE_SELECT, unique_acks)
-            self._remove(rows, counters)
+            rows = self._delete(unique_acks, counters)
             retried = sum(self._retry(counters, retry) for retry in retries)
             failed = sum(self._fail(counters, failure, failed_at) for failure in failures)
             inflight = [row for row in self._select_by_ids(_SETTLE_SELECT, unique_released) if row[2] == INFLIGHT]
@@ -637,8 +661,7 @@ class DeliveryQueue:
 
     def _fail(self, counters: _Counters, failure: Failure, failed_at: float) -> bool:
         conn = self._conn
-        rows = conn.execute(f"{_SETTLE_SELECT} WHERE id = ? AND state = 1", (failure.id,)).fetchall()
-        if not rows:
+        if conn.execute("SELECT 1 FROM deliveries WHERE id = ? AND state = 1", (failure.id,)).fetchone() is None:
             return False
         conn.execute(
             """INSERT INTO dead_letters (id, webhook, order_key, size, attempts, status, created_at, enqueued_at,
@@ -648,8 +671,8 @@ class DeliveryQueue:
                 FROM deliveries WHERE id = ?""",
             (failure.status, failed_at, failure.reason, failure.response, failure.id),
         )
-        self._remove(rows, counters)
-        counters[rows[0][1]].dead += 1
+        (row,) = self._delete([failure.id], counters)
+        counters[row[1]].dead += 1
         return True
 
     def release_inflight(self) -> int:
@@ -737,6 +760,13 @@ class DeliveryQueue:
         with self._translated("webhooks"), transaction(self._conn, "BEGIN"):
             return [webhook for (webhook,) in self._conn.execute("SELECT webhook FROM webhooks ORDER BY webhook")]
 
+    def group(self) -> AbstractContextManager[None]:
+        """One transaction around several calls (each becomes a savepoint): one commit for all of them.
+
+        A call that raises undoes only its own changes; if the commit fails, none of them happened.
+        """
+        return _group(self)
+
     def close(self) -> None:
         with self._translated("close"):
             self._conn.close()
@@ -756,11 +786,15 @@ class DeliveryQueue:
             rows += self._conn.execute(f"{select} WHERE id IN ({marks})", tuple(chunk)).fetchall()
         return rows
 
-    def _remove(self, rows: list[tuple[Any, ...]], counters: _Counters) -> None:
-        """Delete rows given as (id, webhook, state, size, head, order_key), pass on their heads, and take
-        them off `counters` (the caller saves them)."""
+    def _delete(self, ids: Sequence[int], counters: _Counters) -> list[tuple[Any, ...]]:
+        """Delete the rows with these ids (unknown ones are skipped), pass on their heads, and take them off
+        `counters` (the caller saves them). Returns the deleted rows as (id, webhook, state, size, head, key)."""
         conn = self._conn
-        conn.executemany("DELETE FROM deliveries WHERE id = ?", [(row[0],) for row in rows])
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            rows += conn.execute(f"DELETE FROM deliveries WHERE id IN ({marks}) RETURNING {_SETTLE_COLUMNS}",
+                                 tuple(chunk)).fetchall()
         conn.executemany(NEW_HEAD_SQL, {(row[1], row[5]) for row in rows if row[4] and row[5] is not None})
         for _id, webhook, state, size, _head, _key in rows:
             counts = counters[webhook]
@@ -770,6 +804,7 @@ class DeliveryQueue:
             else:
                 counts.queued -= 1
                 counts.queued_bytes -= size
+        return rows
 
     def _configure(self, conn: sqlite3.Connection, synchronous: str) -> None:
         (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()

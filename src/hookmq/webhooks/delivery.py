@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, ParamSpec, TypeVar
 
 from hookmq.events.hub import EventHub, Listener
@@ -43,6 +43,7 @@ __all__ = ["MAX_PENDING", "Intake", "QueueThread", "WebhookRuntime"]
 log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
+CLAIM_WINDOW: Final = 10_000  # events of one webhook claimed at enqueue and held in memory until sent
 TEST_HEADER: Final = ("webhook-test", "true")
 
 P = ParamSpec("P")
@@ -50,19 +51,70 @@ T = TypeVar("T")
 
 
 class QueueThread:
-    """The delivery queue behind one worker thread; ``await call(fn, ...)`` runs ``fn`` there."""
+    """The delivery queue behind one worker thread; ``await call(fn, ...)`` runs ``fn`` there.
+
+    Calls that arrive while the thread is busy are run together in one transaction (`DeliveryQueue.group`):
+    under load the intake's enqueue, the leases and the settles of every webhook share one commit, and the
+    loop is woken once for all their results. A result is handed back only after its commit.
+    """
 
     def __init__(self, queue: DeliveryQueue) -> None:
         self.queue = queue
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="hookmq-queue")
+        self._pending: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._work, name="hookmq-queue", daemon=True)
+        self._thread.start()
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the delivery queue is closed")
+            self._pending.append((lambda: fn(*args, **kwargs), future))
+            self._ready.notify()
+        return await future
 
     async def close(self) -> None:
-        await self.call(self.queue.close)
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            self._closing = True
+            self._ready.notify()
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self.queue.close()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    self._ready.wait()
+                batch, self._pending = self._pending, []
+            if not batch:
+                return  # closing, and nothing left to run
+            results: list[tuple[bool, Any]] = []
+            try:
+                with self.queue.group():
+                    for fn, _ in batch:
+                        try:
+                            results.append((True, fn()))
+                        except Exception as exc:  # this call's savepoint is undone; the others go on
+                            results.append((False, exc))
+            except Exception as exc:  # the commit failed: nothing of the group happened
+                results = [(False, exc)] * len(batch)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_resolve, [future for _, future in batch], results)
+
+
+def _resolve(futures: list[asyncio.Future[Any]], results: list[tuple[bool, Any]]) -> None:
+    for future, (ok, value) in zip(futures, results, strict=True):
+        if future.done():  # the caller was cancelled
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class Intake:
@@ -74,6 +126,7 @@ class Intake:
         self._thread = thread
         self._on_result = on_result
         self._pending: list[NewDelivery] = []
+        self._owners: list[WebhookRuntime] = []  # who added each pending item
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -92,11 +145,13 @@ class Intake:
         self._last = (event, payload_encoding, body)
         return body
 
-    def add(self, item: NewDelivery) -> bool:
-        """Queue one event for the next group commit; False (dropped) when the backlog is full."""
+    def add(self, item: NewDelivery, owner: WebhookRuntime) -> bool:
+        """Queue one event for the next group commit; False (dropped) when the backlog is full.
+        ``owner.committed(item, id)`` is called once it is stored (id None: refused or lost)."""
         if len(self._pending) >= MAX_PENDING:
             return False
         self._pending.append(item)
+        self._owners.append(owner)
         if not self._ready.is_set():
             self._ready.set()
             self._idle.clear()
@@ -121,15 +176,22 @@ class Intake:
             await self._ready.wait()
             self._ready.clear()
             batch, self._pending = self._pending, []
+            owners, self._owners = self._owners, []
             self._last = None
             try:
                 if batch:
-                    result = await self._thread.call(self._thread.queue.enqueue, batch)
-                    self._on_result(result, {})
-            except Exception:
-                # The queue refused a whole group (disk full, I/O error): these events are lost, loudly.
-                log.exception("webhook queue: could not store %d events", len(batch))
-                self._on_result(EnqueueResult(), _count_by_webhook(batch))
+                    try:
+                        result = await self._thread.call(self._thread.queue.enqueue, batch)
+                    except Exception:
+                        # The queue refused a whole group (disk full, I/O error): these events are lost, loudly.
+                        log.exception("webhook queue: could not store %d events", len(batch))
+                        self._on_result(EnqueueResult(), _count_by_webhook(batch))
+                        ids: list[int | None] = [None] * len(batch)
+                    else:
+                        self._on_result(result, {})
+                        ids = result.ids
+                    for item, owner, id_ in zip(batch, owners, ids, strict=True):
+                        owner.committed(item, id_)
             finally:
                 if not self._pending:
                     self._idle.set()
@@ -162,7 +224,7 @@ class WebhookRuntime:
         self._schedule = RetrySchedule(config.retry)
         self._retry_statuses = frozenset(config.retry.retry_statuses)
         self._breaker = CircuitBreaker(config.retry)
-        self._keys = [] if config.signing_key is None else [config.signing_key]
+        self._keys = config.signing_keys
         self._ordered = config.ordering != "none"
         self._order_field = {"client": "clientid", "topic": "topic"}.get(config.ordering)
         self._pool: HttpPool | None = None
@@ -177,6 +239,19 @@ class WebhookRuntime:
         self._released: list[int] = []
         self._settling: asyncio.Task[None] | None = None
         self._last_ok: bool | None = None  # outcome of the last attempt that got an answer or not
+        # Fast path (unordered webhooks): while the queue holds nothing ready for this webhook, a new event is
+        # claimed as it is stored, handed over in memory (`_fresh`) and never leased back from the database.
+        # Claimed events wait in memory, so they are bounded: a backlog beyond this stays in the queue only.
+        self._claim_limit = max(CLAIM_WINDOW, config.max_inflight * config.batch_size)
+        self._fresh: list[Delivery] = []  # claimed and stored, not sent yet
+        self._claims = 0  # claimed, not stored yet
+        # Events on their way to being ready in the queue (stored unclaimed, or released) whose commit has not
+        # been seen yet, and a counter bumped whenever one is added: a lease that saw none and ran while the
+        # counter stood still proves the queue holds nothing ready.
+        self._pending_ready = 0
+        self._ready_epoch = 0
+        self._drained = False
+        self._next_retry: float | None = None  # earliest retry waiting in the queue, if known
         self._update_status()
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -213,14 +288,23 @@ class WebhookRuntime:
         for task in self._sends:
             task.cancel()
         await asyncio.gather(*self._sends, return_exceptions=True)
+        self._released.extend(item.id for item in self._fresh)  # still counted as queuing
+        self._more_ready(len(self._fresh))
+        self._fresh.clear()
         await self._settle_now()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
     def notify(self) -> None:
-        """New events were committed (or settled): look at the queue again."""
+        """Events were put back in the queue behind the runtime's back (a replay): lease them."""
+        self._more_ready(0)
         self._wake.set()
+
+    def _more_ready(self, pending: int) -> None:
+        self._pending_ready += pending
+        self._ready_epoch += 1
+        self._drained = False
 
     # ------------------------------------------------------------------------------------------ intake
 
@@ -233,14 +317,40 @@ class WebhookRuntime:
         if self._order_field is not None:
             value = event.get(self._order_field)
             order_key = value if isinstance(value, str) else None
+        claim = (self._drained and self._task is not None and self._breaker.open_until is None
+                 and self._claims + len(self._fresh) + metrics.inflight < self._claim_limit)
         item = NewDelivery(webhook=self.name, delivery_id=new_delivery_id(), event=event.get("event", ""),
                            order_key=order_key, body=self._intake.encode(event, config.payload_encoding),
                            headers=b"", created_at=time.time(), budget_bytes=config.queue_max_bytes,
-                           overflow=config.overflow)
-        if self._intake.add(item):
-            metrics.queuing += 1
-        else:
+                           overflow=config.overflow, claimed=claim)
+        if not self._intake.add(item, self):
             metrics.drop("overload")
+            return
+        metrics.queuing += 1
+        if claim:
+            self._claims += 1
+        else:
+            self._more_ready(1)
+
+    def committed(self, item: NewDelivery, id_: int | None) -> None:
+        """The intake stored ``item`` as ``id_`` (None: refused or lost; the metrics were told already)."""
+        if not item.claimed:
+            self._pending_ready -= 1
+            self._wake.set()  # ready in the queue now: lease it
+            return
+        self._claims -= 1
+        if id_ is None:
+            return
+        delivery = Delivery(id=id_, webhook=item.webhook, delivery_id=item.delivery_id, event=item.event,
+                            order_key=None, body=item.body, headers=item.headers, created_at=item.created_at,
+                            enqueued_at=item.created_at, attempts=0, last_error=None, last_status=None)
+        if self._task is None:  # stopped meanwhile: back to the queue (the next runtime leases it)
+            self._released.append(id_)
+            self._more_ready(1)
+            self._schedule_settle()
+        else:
+            self._fresh.append(delivery)
+            self._wake.set()
 
     # ------------------------------------------------------------------------------------------ dispatch
 
@@ -261,10 +371,9 @@ class WebhookRuntime:
                     timeout = max(0.0, self._breaker.open_until - now)
                 await self._sleep(timeout)
                 continue
-            items = await self._thread.call(self._thread.queue.lease, self.name, now, room * batch_size,
-                                            self._ordered)
+            items = await self._take(room * batch_size, now)
             if not items:
-                next_at = await self._thread.call(self._thread.queue.next_retry_at, self.name)
+                next_at = self._next_retry
                 await self._sleep(None if next_at is None else max(0.0, next_at - time.time()))
                 continue
             if batch_size > 1 and len(items) < batch_size and config.batch_time > 0 and allowed is None:
@@ -272,14 +381,34 @@ class WebhookRuntime:
                 while len(items) < batch_size and (left := deadline - loop.time()) > 0:
                     await self._sleep(left)
                     self._wake.clear()
-                    items += await self._thread.call(self._thread.queue.lease, self.name, time.time(),
-                                                     batch_size - len(items), self._ordered)
+                    items += await self._take(batch_size - len(items), time.time())
             self.metrics.queuing -= len(items)
             self.metrics.inflight += len(items)
             if allowed == 1:  # room was 1: one request probes the receiver
                 self._breaker.start_probe()
             for start in range(0, len(items), batch_size):
                 self._spawn(items[start:start + batch_size])
+
+    async def _take(self, limit: int, now: float) -> list[Delivery]:
+        """Up to ``limit`` events to send: due ones from the queue (older) first, then claimed ones."""
+        leased: list[Delivery] = []
+        retry_due = self._next_retry is not None and self._next_retry <= now
+        if len(self._fresh) < limit and (not self._drained or retry_due):
+            want = limit - len(self._fresh)
+            epoch = self._ready_epoch
+            leased = await self._thread.call(self._thread.queue.lease, self.name, now, want, self._ordered)
+            # Decide right after the lease resumes, before any other await: what was stored after the lease is
+            # announced (`committed`, the settle's return) only after this point, so it still counts here.
+            drained = len(leased) < want and self._pending_ready == 0 and not self._ordered
+            if len(leased) < want:
+                stored = await self._thread.call(self._thread.queue.next_retry_at, self.name)
+                # Retries not handed to the queue yet are not in it: count them too.
+                self._next_retry = min((when for when in (stored, *(r.next_attempt_at for r in self._retries))
+                                        if when is not None), default=None)
+            self._drained = drained and self._ready_epoch == epoch
+        fresh = self._fresh[:limit - len(leased)]
+        del self._fresh[:len(fresh)]
+        return leased + fresh
 
     async def _sleep(self, timeout: float | None) -> None:
         try:
@@ -297,6 +426,7 @@ class WebhookRuntime:
         self.metrics.inflight -= len(batch)
         self.metrics.queuing += len(batch)
         self._released.extend(item.id for item in batch)
+        self._more_ready(len(batch))
         self._schedule_settle()
 
     async def _send(self, batch: list[Delivery]) -> None:
@@ -384,6 +514,8 @@ class WebhookRuntime:
                 metrics.retried += 1
                 metrics.queuing += 1
                 self._retries.append(Retry(item.id, when, why, status))
+                if self._next_retry is None or when < self._next_retry:
+                    self._next_retry = when
             else:
                 gave_up = True
                 metrics.failed += 1
@@ -417,6 +549,8 @@ class WebhookRuntime:
             # Rows stay in flight in the queue: the next start releases them (at-least-once holds).
             log.exception("webhook %s: could not record %d outcomes", self.name,
                           len(acks) + len(retries) + len(failures) + len(released))
+        finally:
+            self._pending_ready -= len(released)
 
     # ------------------------------------------------------------------------------------------ status
 

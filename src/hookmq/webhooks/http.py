@@ -92,6 +92,7 @@ class _Connection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = self.loop.create_future()
         self.timer: asyncio.TimerHandle | None = None
         self.got_bytes = False  # response bytes since the head request was written (stale-race test)
+        self.out: list[bytes] = []  # requests to write at the end of this loop iteration
         self._reset()
 
     def _reset(self) -> None:
@@ -182,11 +183,19 @@ class _Connection(asyncio.Protocol):
         self.reserved -= 1
         self.queue.append(req)
         req.deadline = self.loop.time() + self.pool._request_timeout
-        self.transport.write(req.data)
+        # Coalesce: requests pipelined in one loop iteration leave in one write (one syscall).
+        if not self.out:
+            self.loop.call_soon(self.flush)
+        self.out.append(req.data)
         if len(self.queue) == 1:
             self.got_bytes = False
         if self.timer is None:
             self.timer = self.loop.call_at(req.deadline, self.on_timer)
+
+    def flush(self) -> None:
+        out, self.out = self.out, []
+        if out and not self.closed and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def on_timer(self) -> None:
         """One lazy timer per connection instead of one per request (a measurable cost at 50k+ requests/s):

@@ -150,7 +150,8 @@ class WebhookConfig(_Model):
     retry: RetryPolicy = RetryPolicy()
     queue_max_bytes: int = Field(GIB, description="byte budget of the durable queue")
     overflow: Literal["drop_oldest", "drop_new"] = "drop_oldest"
-    secret: str | None = Field(None, description="Standard Webhooks signing secret: whsec_<base64 of 24-64 bytes>")
+    secret: str | None = Field(None, description="Standard Webhooks signing secret: whsec_<base64 of 24-64 bytes>; "
+                                                 "several, space-separated, while rotating")
     batch_size: int = Field(1, ge=1, le=1000, description="events per request (1 = no batching)")
     batch_time: int = Field(0, description="ms to wait for a batch to fill")
 
@@ -234,20 +235,27 @@ class WebhookConfig(_Model):
     @field_validator("secret", mode="before")
     @classmethod
     def _secret(cls, value: Any) -> Any:
+        """One secret, or several separated by spaces while rotating: requests carry one signature per secret
+        (Standard Webhooks), so receivers holding the old or the new one both verify."""
         if value is None or value == "":  # TOML has no null: secret = "" turns signing off
             return None
         if not isinstance(value, str):
             return value
-        expected = "must be 'whsec_' followed by the base64 of 24 to 64 random bytes"
-        if not value.startswith(SECRET_PREFIX):
-            raise ValueError(f"{expected}; it does not start with 'whsec_'")
-        try:
-            key = base64.b64decode(value[len(SECRET_PREFIX):], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError(f"{expected}; the part after 'whsec_' is not valid base64") from None
-        if not 24 <= len(key) <= 64:
-            raise ValueError(f"{expected}; it decodes to {len(key)} bytes")
-        return value
+        secrets = value.split()
+        for n, secret in enumerate(secrets):
+            which = f"secret {n + 1} of {len(secrets)}" if len(secrets) > 1 else "it"
+            expected = "must be 'whsec_' followed by the base64 of 24 to 64 random bytes (several: space-separated)"
+            if not secret.startswith(SECRET_PREFIX):
+                raise ValueError(f"{expected}; {which} does not start with 'whsec_'")
+            try:
+                key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"{expected}; the part after 'whsec_' of {which} is not valid base64") from None
+            if not 24 <= len(key) <= 64:
+                raise ValueError(f"{expected}; {which} decodes to {len(key)} bytes")
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("lists the same secret twice")
+        return " ".join(secrets)
 
     @field_validator("batch_size")
     @classmethod
@@ -270,9 +278,12 @@ class WebhookConfig(_Model):
         return RequestTemplate.compile(self.url, self.headers, self.body)
 
     @property
-    def signing_key(self) -> bytes | None:
-        """The decoded secret, the HMAC-SHA256 key of Standard Webhooks (None = requests are not signed)."""
-        return None if self.secret is None else base64.b64decode(self.secret[len(SECRET_PREFIX):])
+    def signing_keys(self) -> list[bytes]:
+        """The decoded secrets, HMAC-SHA256 keys of Standard Webhooks, current first ([] = requests are not
+        signed)."""
+        if self.secret is None:
+            return []
+        return [base64.b64decode(secret[len(SECRET_PREFIX):]) for secret in self.secret.split()]
 
     def public_dict(self) -> dict[str, Any]:
         """JSON-ready settings for the API and dashboard, with the secret and credential headers ``"******"``."""

@@ -296,7 +296,7 @@ class WebhookService:
             target, headers, body = builder.build(stored)
         sent_at = time.time()
         header_list = [*headers.items(), TEST_HEADER,
-                       *signature_headers([] if config.signing_key is None else [config.signing_key], delivery_id,
+                       *signature_headers(config.signing_keys, delivery_id,
                                           int(sent_at), body)]
         request = {"method": config.method, "url": builder.template.base + target,
                    "headers": [[k, v] for k, v in _masked(header_list)], "body": body.decode("utf-8", "replace")}
@@ -382,7 +382,6 @@ class WebhookService:
             if counts.dropped:
                 metrics.queuing -= counts.dropped
                 metrics.drop("queue_full", counts.dropped)
-            entry.runtime.notify()
         for name, count in lost.items():
             entry = self._entries.get(name)
             if entry is not None:
