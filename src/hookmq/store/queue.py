@@ -8,6 +8,7 @@ overflows (counted in the `EnqueueResult`, never silent).
 Life of a delivery::
 
     enqueue -> READY --lease--> IN-FLIGHT --ack--> (gone)
+    enqueue (claimed) ----------^
                  ^                 |  |
                  |  due (lease)    |  +--dead_letter--> dead_letters --replay--> READY (new id)
                  +---- WAITING <---+ retry(next_attempt_at)
@@ -15,10 +16,13 @@ Life of a delivery::
 
 Design
 ------
-* **Synchronous, one transaction per call.** The asyncio delivery worker calls the queue
-  from one dedicated thread and batches many events into one `enqueue` (group commit).
-  Not safe for two threads at once (the connection allows a different thread than its
-  creator, like `SqliteStore`).
+* **Synchronous, one transaction per call** — or one for many: inside `group()` each call
+  is a savepoint and one commit covers them all. The asyncio delivery worker calls the
+  queue from one dedicated thread, batches many events into one `enqueue`, and groups
+  whatever calls are pending (group commit). Not safe for two threads at once (the
+  connection allows a different thread than its creator, like `SqliteStore`).
+* **Claimed items** skip the lease: an unordered item the worker will send at once is
+  stored in flight and its id returned, so no lease has to read it back.
 * **Durability** is that of `SqliteStore`: WAL with `synchronous=NORMAL` survives a
   process crash (`kill -9`) without losing a committed call; after power loss or an OS
   crash the file is consistent but the last commits may roll back. Pass

@@ -7,7 +7,8 @@ Three parts, all on the broker's event loop except the queue itself:
 * `Intake` is the MQTT hot path's only contact: a webhook's listener appends the event's JSON to a list
   (microseconds, never blocking) and one flusher writes whatever accumulated in one transaction — group
   commit whose size adapts to the load, with no fixed delay added to an idle system.
-* `WebhookRuntime` delivers one webhook: it leases due events (one per order key when ``ordering`` is set),
+* `WebhookRuntime` delivers one webhook: it takes due events — claimed at enqueue and handed over in memory
+  while nothing older is waiting (unordered webhooks), else leased (one per order key when ``ordering`` is set) —
   sends up to ``max_inflight`` requests (``batch_size`` events each) over its keep-alive `HttpPool`,
   classifies each answer (`policy.classify`), and settles the outcomes in groups (ack, retry with backoff,
   dead letter). A circuit breaker holds the queue while the receiver is down; 410 disables the webhook.
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
 CLAIM_WINDOW: Final = 10_000  # events of one webhook claimed at enqueue and held in memory until sent
+RECHECK_INTERVAL: Final = 1.0  # seconds: the longest an event put back behind the runtime's back waits
 TEST_HEADER: Final = ("webhook-test", "true")
 
 P = ParamSpec("P")
@@ -252,6 +254,8 @@ class WebhookRuntime:
         self._ready_epoch = 0
         self._drained = False
         self._next_retry: float | None = None  # earliest retry waiting in the queue, if known
+        self._last_lease = 0.0  # when the queue was last asked (time.time())
+        self._stopping = False
         self._update_status()
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -280,6 +284,9 @@ class WebhookRuntime:
         events go back to the queue, due at once (a receiver may then see them twice, same ``webhook-id``)."""
         self.stop_listening()
         if self._task is not None:
+            # The flag as well as the cancel: Python 3.11's wait_for can swallow a cancel that races its wake-up.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -358,7 +365,7 @@ class WebhookRuntime:
         config = self.config
         batch_size = config.batch_size
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             now = time.time()
             allowed = self._breaker.allows(now)
@@ -373,8 +380,8 @@ class WebhookRuntime:
                 continue
             items = await self._take(room * batch_size, now)
             if not items:
-                next_at = self._next_retry
-                await self._sleep(None if next_at is None else max(0.0, next_at - time.time()))
+                wait = RECHECK_INTERVAL if self._next_retry is None else self._next_retry - time.time()
+                await self._sleep(max(0.0, min(wait, RECHECK_INTERVAL)))
                 continue
             if batch_size > 1 and len(items) < batch_size and config.batch_time > 0 and allowed is None:
                 deadline = loop.time() + config.batch_time / 1000
@@ -384,6 +391,9 @@ class WebhookRuntime:
                     items += await self._take(batch_size - len(items), time.time())
             self.metrics.queuing -= len(items)
             self.metrics.inflight += len(items)
+            if self._stopping:  # taken while stopping: back to the queue
+                self._release(items)
+                return
             if allowed == 1:  # room was 1: one request probes the receiver
                 self._breaker.start_probe()
             for start in range(0, len(items), batch_size):
@@ -393,7 +403,10 @@ class WebhookRuntime:
         """Up to ``limit`` events to send: due ones from the queue (older) first, then claimed ones."""
         leased: list[Delivery] = []
         retry_due = self._next_retry is not None and self._next_retry <= now
-        if len(self._fresh) < limit and (not self._drained or retry_due):
+        # Safety net: look at the queue at least every RECHECK_INTERVAL even when it is believed drained.
+        stale = now - self._last_lease >= RECHECK_INTERVAL
+        if len(self._fresh) < limit and (not self._drained or retry_due or stale):
+            self._last_lease = now
             want = limit - len(self._fresh)
             epoch = self._ready_epoch
             leased = await self._thread.call(self._thread.queue.lease, self.name, now, want, self._ordered)
