@@ -9,6 +9,8 @@ codes, packet ordering) that a full client library would hide.
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import os
 import re
 import shutil
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -46,6 +49,25 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, message: str =
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+@functools.cache
+def api_authorization(data_dir: Path) -> str:
+    """An ``Authorization`` header for the REST API of the node using ``data_dir``: a fresh API key as HTTP
+    Basic, written to the node's key store (the node re-reads it when it changes: works before or after start)."""
+    from hookmq.api.keystore import AuthStore
+
+    key, secret = AuthStore(Path(data_dir)).create_api_key("tests")
+    return "Basic " + base64.b64encode(f"{key.key}:{secret}".encode()).decode()
+
+
+def http_get(port: int, path: str, data_dir: Path, timeout: float = 5) -> bytes:
+    """``GET`` an authenticated endpoint (``/metrics``, ``/api/v1/...``) of the node using ``data_dir``."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                     headers={"Authorization": api_authorization(Path(data_dir))})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body: bytes = response.read()
+        return body
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:

@@ -1,4 +1,5 @@
-"""Command line: ``hookmq serve`` runs a node, ``hookmq user`` manages the MQTT password file.
+"""Command line: ``hookmq serve`` runs a node, ``hookmq user`` manages the MQTT password file, ``hookmq apikey``
+the REST API's keys.
 
 Exit status 2 means bad usage or configuration; the one-line message names the setting to fix.
 """
@@ -189,22 +190,139 @@ def events(ctx: click.Context, as_json: bool) -> None:
 @click.option("--topic", "topics", multiple=True, help="Only message events on topics matching this filter.")
 @click.option("--url", default="http://127.0.0.1:18083", envvar="HOOKMQ_URL", show_default=True,
               help="HTTP address of the running broker.")
-def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str) -> None:
+@click.option("--api-key", envvar="HOOKMQ_API_KEY", metavar="KEY:SECRET",
+              help="API key (hookmq apikey create); also HOOKMQ_API_KEY.")
+@click.option("--token", envvar="HOOKMQ_TOKEN", help="Bearer token from POST /api/v1/login; also HOOKMQ_TOKEN.")
+def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str, api_key: str | None,
+                token: str | None) -> None:
     """Print live events from a running broker, one JSON object per line, until Ctrl-C."""
     import urllib.error
     import urllib.parse
     import urllib.request
 
     query = urllib.parse.urlencode([("event", n) for n in names] + [("topic", t) for t in topics])
+    request = urllib.request.Request(f"{url.rstrip('/')}/api/v1/events/stream?{query}")
+    authorization = _authorization(api_key, token)
+    if authorization:
+        request.add_header("Authorization", authorization)
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/events/stream?{query}") as stream:
+        with urllib.request.urlopen(request) as stream:
             for raw in stream:
                 line = raw.strip()
                 if line and not line.startswith(b'{"stream"'):
                     click.echo(line.decode())
     except urllib.error.HTTPError as exc:
-        _fail(f"{url}: {exc.read().decode(errors='replace') or exc.reason}")
+        message = _error_message(exc.read()) or str(exc.reason)
+        if exc.code == 401:
+            message += (" (pass --api-key KEY:SECRET or set HOOKMQ_API_KEY; `hookmq apikey create --data-dir DIR` "
+                        "makes one)")
+        _fail(f"{url}: {message}")
     except (urllib.error.URLError, ConnectionError) as exc:
         _fail(f"cannot reach the broker at {url}: {getattr(exc, 'reason', exc)}")
     except KeyboardInterrupt:
         pass
+
+
+def _authorization(api_key: str | None, token: str | None) -> str | None:
+    """The Authorization header for --token (bearer) or --api-key (HTTP Basic key:secret)."""
+    import base64
+
+    if token:
+        return f"Bearer {token.strip()}"
+    if api_key:
+        if ":" not in api_key:
+            _fail("--api-key / HOOKMQ_API_KEY must be KEY:SECRET, as `hookmq apikey create` prints it")
+        return "Basic " + base64.b64encode(api_key.strip().encode()).decode()
+    return None
+
+
+def _error_message(body: bytes) -> str:
+    """The ``message`` of an API error body, else the body as text."""
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode(errors="replace").strip()
+    return str(data.get("message", data)) if isinstance(data, dict) else str(data)
+
+
+@main.group()
+def apikey() -> None:
+    """Manage REST API keys (<data_dir>/api_auth.json), also while the node runs: it sees changes at once.
+
+    A key is used as HTTP Basic KEY:SECRET, e.g. by Prometheus (basic_auth), curl -u or --api-key.
+    """
+
+
+_data_dir_opt = click.option("--data-dir", type=click.Path(path_type=Path),
+                             help="The node's data directory (default: data_dir of --config or the environment, "
+                                  "else ./data).")
+
+
+def _auth_store(config: Path | None, data_dir: Path | None) -> Any:
+    from hookmq.api.keystore import AuthStore
+
+    return AuthStore(data_dir if data_dir is not None else _settings(config, {}).data_dir)
+
+
+@apikey.command("create")
+@_config_opt
+@_data_dir_opt
+@click.option("--name", default="", help="What the key is for, e.g. prometheus.")
+@click.option("--json", "as_json", is_flag=True, help="Print {id, key, secret, ...} as JSON.")
+def apikey_create(config: Path | None, data_dir: Path | None, name: str, as_json: bool) -> None:
+    """Create an API key and print its secret (shown this once only)."""
+    from hookmq.api.keystore import AuthStoreError
+
+    store = _auth_store(config, data_dir)
+    try:
+        key, secret = store.create_api_key(name)
+    except AuthStoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps({**key.to_dict(), "secret": secret}).decode())
+        return
+    click.echo(f"API key {key.id} created; the secret is shown only now:\n"
+               f"  key:     {key.key}\n  secret:  {secret}\n"
+               f"Use it as HTTP Basic key:secret: curl -u '{key.key}:{secret}' ..., "
+               f"or hookmq events tail --api-key '{key.key}:{secret}'")
+
+
+@apikey.command("list")
+@_config_opt
+@_data_dir_opt
+def apikey_list(config: Path | None, data_dir: Path | None) -> None:
+    """List API keys (never their secrets)."""
+    import time
+
+    from hookmq.api.keystore import AuthStoreError
+
+    store = _auth_store(config, data_dir)
+    try:
+        store.refresh()
+    except AuthStoreError as exc:
+        _fail(str(exc))
+    for key in store.api_keys():
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(key.created_at))
+        click.echo(f"{key.id}  {key.key}  {created}  {key.name}".rstrip())
+
+
+@apikey.command("delete")
+@_config_opt
+@_data_dir_opt
+@click.argument("key_id", metavar="ID")
+def apikey_delete(config: Path | None, data_dir: Path | None, key_id: str) -> None:
+    """Delete an API key (by id or key); a running node refuses it from the next request."""
+    from hookmq.api.keystore import AuthStoreError
+
+    store = _auth_store(config, data_dir)
+    try:
+        deleted = store.delete_api_key(key_id)
+    except AuthStoreError as exc:
+        _fail(str(exc))
+    if not deleted:
+        _fail(f"no API key {key_id!r} in {store.path}")
+    click.echo(f"API key {key_id} deleted")

@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hookmq.webhooks.model import WebhooksSection, describe_errors
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "password_problem"]
 
 MIB = 1024 * 1024
+DEFAULT_ADMIN_PASSWORD = "public"  # as EMQX; must be changed at first login
+MIN_PASSWORD_LENGTH = 8
 
 
 class _Section(BaseModel):
@@ -78,6 +80,37 @@ class StorageSettings(_Section):
     commit_interval_ms: int = Field(20, ge=1, le=10_000, description="group-commit window: what kill -9 may lose")
 
 
+class ApiSettings(_Section):
+    """The REST API on the HTTP listener: the dashboard admin's login, tokens and the login rate limit."""
+
+    # Sets the dashboard admin's password at every start (unattended installs): no forced change at first
+    # login, and `PUT /api/v1/password` refuses to change it behind the config's back. Unset = "public",
+    # which must be changed at first login (as EMQX).
+    admin_password: SecretStr | None = Field(None, description="dashboard admin password (HOOKMQ_ADMIN_PASSWORD)")
+    token_ttl: float = Field(3600.0, gt=0, le=30 * 86400, description="seconds a login token stays valid")
+    login_max_failures: int = Field(5, ge=1, description="failed logins per client address within login_window "
+                                                         "before further attempts get 429")
+    login_window: float = Field(60.0, gt=0, le=86400, description="seconds over which login failures are counted")
+
+    @field_validator("admin_password")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = password_problem(value.get_secret_value())
+            if problem:
+                raise ValueError(problem)
+        return value
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new dashboard password is refused, or None when it is acceptable."""
+    if password == DEFAULT_ADMIN_PASSWORD:
+        return f"must not be the default password {DEFAULT_ADMIN_PASSWORD!r}"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    return None
+
+
 class Settings(_Section):
     node_name: str = Field("hookmq@127.0.0.1", pattern=r"^[^@\s]+@[^@\s]+$")
     data_dir: Path = Path("data")
@@ -87,6 +120,7 @@ class Settings(_Section):
     authentication: AuthenticationSettings = AuthenticationSettings()
     authorization: AuthorizationSettings = AuthorizationSettings()
     storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
     webhooks: WebhooksSection = Field(WebhooksSection({}), description="[[webhooks]] tables: read-only at run time")
 
 
@@ -102,11 +136,12 @@ ENV_ALIASES: dict[str, tuple[str, ...]] = {
     "HOOKMQ_MQTT_PORT": ("listeners", "mqtt_port"),
     "HOOKMQ_WS_PORT": ("listeners", "ws_port"),
     "HOOKMQ_HTTP_PORT": ("listeners", "http_port"),
+    "HOOKMQ_ADMIN_PASSWORD": ("api", "admin_password"),
 }
 
 
 # Read by the client commands (``hookmq events tail`` ...), not by the node's settings.
-CLIENT_ENV = frozenset({"HOOKMQ_URL"})
+CLIENT_ENV = frozenset({"HOOKMQ_URL", "HOOKMQ_API_KEY", "HOOKMQ_TOKEN"})
 
 
 def _set_path(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -157,7 +192,7 @@ def _describe(err: ValidationError, source: str) -> str:
     if first["loc"][:1] == ("webhooks",):  # name the webhook, never print a secret
         return f"{source}: {describe_errors(err)[0]}"
     where = ".".join(str(p) for p in first["loc"])
-    value = first.get("input")
+    value = "******" if "admin_password" in first["loc"] else first.get("input")
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown setting {where!r} (check the spelling; see README 'Configuration')"
     return f"{source}: {where} = {value!r}: {first['msg']}"

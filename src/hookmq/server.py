@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from hookmq.api.app import create_app
+from hookmq.api.auth import ApiAuth
+from hookmq.api.keystore import AuthStoreError
 from hookmq.broker import Broker
 from hookmq.broker.auth import AuthConfigError
 from hookmq.broker.authz import AuthzConfigError
@@ -90,6 +92,14 @@ async def start_node(settings: Settings) -> Node:
     data_dir = settings.data_dir
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"data_dir: cannot use {data_dir}: {exc}") from None
+    auth = ApiAuth(settings.api, data_dir)
+    try:
+        await asyncio.to_thread(auth.start)  # argon2: a few tens of ms, off the loop
+    except AuthStoreError as exc:
+        raise StartupError(f"api: {exc}") from None
+    try:
         store = SqliteStore(data_dir / "hookmq.db")
     except (OSError, StoreError) as exc:
         raise StartupError(f"data_dir: cannot use {data_dir}: {exc}") from None
@@ -132,7 +142,7 @@ async def start_node(settings: Settings) -> Node:
                                       start_websocket(broker, host, lst.wss_port, lst.ws_path, tls, "wss"))
                 node._runners.append(runner)
                 node.addresses["wss"] = _runner_address(runner)
-        runner = web.AppRunner(create_app(broker, events, webhooks), access_log=None, handle_signals=False)
+        runner = web.AppRunner(create_app(broker, events, webhooks, auth), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, lst.http_host, lst.http_port, reuse_address=True)
         await _guard("listeners.http_port", lst.http_host, lst.http_port, site.start())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -10,7 +11,14 @@ from pathlib import Path
 
 from hookmq.events.catalogue import CATALOGUE
 from hookmq.mqtt import Publish
-from tests.helpers import BrokerProcess, raw_client, wait_for
+from tests.helpers import BrokerProcess, api_authorization, raw_client, wait_for
+
+
+def api_key(proc: BrokerProcess) -> str:
+    """``KEY:SECRET`` of an API key of the node (the form ``--api-key`` takes)."""
+    import base64
+
+    return base64.b64decode(api_authorization(proc.data_dir).split()[1]).decode()
 
 
 def hookmq(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -30,7 +38,7 @@ def test_events_lists_the_catalogue() -> None:
 def test_tail_prints_live_events_filtered_by_event_and_topic(tmp_path: Path) -> None:
     proc = BrokerProcess(tmp_path / "data").start()
     url = f"http://127.0.0.1:{proc.addresses['http'][1]}"
-    tail = subprocess.Popen([sys.executable, "-m", "hookmq", "events", "tail", "--url", url,
+    tail = subprocess.Popen([sys.executable, "-m", "hookmq", "events", "tail", "--url", url, "--api-key", api_key(proc),
                              "--event", "message.publish", "--event", "client.disconnected", "--topic", "t/#"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[dict[str, object]] = []
@@ -67,8 +75,25 @@ def test_tail_with_an_unknown_event_exits_2_naming_the_known_ones(tmp_path: Path
     proc = BrokerProcess(tmp_path / "data").start()
     try:
         url = f"http://127.0.0.1:{proc.addresses['http'][1]}"
-        out = hookmq("events", "tail", "--url", url, "--event", "message.publsh")
+        out = hookmq("events", "tail", "--url", url, "--api-key", api_key(proc), "--event", "message.publsh")
         assert out.returncode == 2 and "message.publish" in out.stderr
+    finally:
+        proc.stop()
+
+
+def test_tail_needs_credentials_and_takes_them_from_the_environment(tmp_path: Path) -> None:
+    proc = BrokerProcess(tmp_path / "data").start()
+    try:
+        url = f"http://127.0.0.1:{proc.addresses['http'][1]}"
+        out = hookmq("events", "tail", "--url", url)
+        assert out.returncode == 2 and "--api-key" in out.stderr and "HOOKMQ_API_KEY" in out.stderr
+        out = hookmq("events", "tail", "--url", url, "--api-key", "nocolon")
+        assert out.returncode == 2 and "KEY:SECRET" in out.stderr
+        # with a key from the environment the stream opens; an unknown event then proves the request got through
+        env = {**os.environ, "HOOKMQ_API_KEY": api_key(proc)}
+        out = subprocess.run([sys.executable, "-m", "hookmq", "events", "tail", "--url", url, "--event", "nope"],
+                             capture_output=True, text=True, timeout=30, env=env)
+        assert out.returncode == 2 and "unknown event 'nope'" in out.stderr
     finally:
         proc.stop()
 

@@ -82,6 +82,17 @@ def test_signed_requests_verify_with_the_standardwebhooks_package(
     assert len(ids) == 3
 
 
+def test_rotating_secrets_sign_with_each(hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
+    new, old = generate_secret(), generate_secret()
+    node = hooked_broker(secret=f"{new} {old}")
+    publish(node.port, "t/rotate", [b"x"])
+    receiver.wait_count(1)
+    (request,) = receiver.requests
+    assert len(request.headers["webhook-signature"].split()) == 2
+    for secret in (new, old):  # receivers holding either secret accept the request
+        assert Webhook(secret).verify(request.body, request.headers)["payload"] == "x"
+
+
 def test_base64_payload_keeps_binary_bytes(hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
     node = hooked_broker(payload_encoding="base64")
     binary = bytes(range(256))
@@ -164,14 +175,13 @@ def test_batches_carry_many_events_each_with_its_own_id(
 
 def test_prometheus_metrics_expose_the_webhook(
         hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
-    import urllib.request
+    from tests.helpers import http_get
 
     node = hooked_broker()
     publish(node.port, "t/metrics", [b"a", b"b"])
     receiver.wait_count(2)
     wait_for(lambda: snapshot(node)["success"] == 2, message="successes")
-    with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = http_get(node.http_port, "/metrics", node.settings.data_dir).decode()
     assert 'hookmq_webhook_success_total{webhook="hook"} 2.0' in text
     assert 'hookmq_webhook_status{status="connected",webhook="hook"} 1.0' in text
     assert "hookmq_messages_received_total" in text

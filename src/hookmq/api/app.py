@@ -1,104 +1,52 @@
-"""The HTTP listener's application (default port 18083): health, the live event stream, Prometheus metrics."""
+"""The HTTP listener's application (default 127.0.0.1:18083): the REST API under ``/api/v1``, its OpenAPI
+document and docs page, health, the live event stream and Prometheus ``/metrics``.
+
+Everything needs credentials (a bearer token from ``POST /api/v1/login`` or an API key as HTTP Basic) except
+login, health, the docs and static pages; see `hookmq.api.auth`. The route modules are small: ``routes_auth``,
+``routes_webhooks``, ``routes_broker``, ``routes_node``; each declares its endpoints once (`routing.Endpoint`),
+which also feeds ``openapi.json``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-import orjson
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hookmq import __version__
 from hookmq.broker import Broker
 from hookmq.events.hub import EventHub
-from hookmq.webhooks.metrics import render_prometheus
 from hookmq.webhooks.service import WebhookService
 
-#: Events buffered per ``events/stream`` client before new ones are counted as dropped (never block MQTT).
-STREAM_BUFFER = 10_000
-HEARTBEAT_INTERVAL = 15.0
+from . import routes_auth, routes_broker, routes_node, routes_webhooks
+from .auth import ApiAuth, auth_middleware
+from .context import Context
+from .errors import error_middleware
+from .routes_node import HEARTBEAT_INTERVAL, STREAM_BUFFER, BrokerCollector
+from .routing import ENDPOINTS, install
+
+__all__ = ["HEARTBEAT_INTERVAL", "STREAM_BUFFER", "BrokerCollector", "create_app"]
+
+MIN_BODY = 1024 * 1024
 
 
-class BrokerCollector:
-    """The broker's counters (the same as on ``$SYS``) for Prometheus."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    def collect(self) -> list[Metric]:
-        stats = self._broker.stats
-        counters = {"connections": stats.connections_total, "messages_received": stats.messages_received,
-                    "messages_sent": stats.messages_sent, "messages_dropped": stats.messages_dropped,
-                    "deliveries_dropped": stats.deliveries_dropped, "bytes_received": stats.bytes_received,
-                    "bytes_sent": stats.bytes_sent}
-        out: list[Metric] = [CounterMetricFamily(f"hookmq_{name}", name.replace("_", " "), value=value)
-                             for name, value in counters.items()]
-        out.append(GaugeMetricFamily("hookmq_connections_current", "open MQTT connections", value=stats.connections))
-        out.append(GaugeMetricFamily("hookmq_sessions", "sessions, connected or not", value=len(self._broker.sessions)))
-        return out
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/v1/") and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"  # answers may hold tokens or secrets of API keys
 
 
-def create_app(broker: Broker, events: EventHub, webhooks: WebhookService) -> web.Application:
-    app = web.Application()
-    broker_collector = BrokerCollector(broker)
+def create_app(broker: Broker, events: EventHub, webhooks: WebhookService, auth: ApiAuth) -> web.Application:
+    # A publish may carry a payload as large as mqtt.max_packet_size, base64-encoded in JSON.
+    max_body = max(MIN_BODY, broker.settings.mqtt.max_packet_size * 4 // 3 + 64 * 1024)
+    app = web.Application(client_max_size=max_body, middlewares=[error_middleware, auth_middleware(auth)])
+    app[ENDPOINTS] = {}
+    ctx = Context(broker, events, webhooks, auth)
+    for module in (routes_node, routes_auth, routes_webhooks, routes_broker):
+        install(app, module.endpoints(ctx))
+    app.on_response_prepare.append(_security_headers)
 
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "node": broker.settings.node_name, "version": __version__,
-                                  "connections": broker.stats.connections})
+    async def on_shutdown(app: web.Application) -> None:
+        await routes_node.close_streams(ctx)
 
-    async def event_stream(request: web.Request) -> web.StreamResponse:
-        """``GET /api/v1/events/stream?event=NAME&topic=FILTER`` (both repeatable): one JSON event per line.
-
-        The broker never waits for a slow reader: past `STREAM_BUFFER` queued events, new ones are dropped
-        and a ``{"dropped": N}`` line says how many.
-        """
-        names = request.query.getall("event", [])
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(STREAM_BUFFER)
-        dropped = 0
-
-        def enqueue(payload: dict[str, Any]) -> None:
-            nonlocal dropped
-            try:
-                queue.put_nowait(payload)
-            except asyncio.QueueFull:
-                dropped += 1
-
-        try:
-            listener = events.listen(enqueue, names or None, request.query.getall("topic", []))
-        except ValueError as exc:
-            return web.json_response({"code": "BAD_REQUEST", "message": str(exc)}, status=400)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})
-        try:
-            await response.prepare(request)
-            await response.write(b'{"stream":"started"}\n')
-            while True:
-                try:
-                    payload = await asyncio.wait_for(queue.get(), HEARTBEAT_INTERVAL)
-                except TimeoutError:
-                    await response.write(b"\n")  # a blank line: keeps proxies open, finds vanished readers
-                    continue
-                lines = [orjson.dumps(payload)]
-                while not queue.empty():
-                    lines.append(orjson.dumps(queue.get_nowait()))
-                if dropped:
-                    lines.append(orjson.dumps({"dropped": dropped}))
-                    dropped = 0
-                await response.write(b"\n".join(lines) + b"\n")
-        except ConnectionResetError:
-            return response  # the reader went away
-        finally:
-            listener.close()
-
-    async def metrics(request: web.Request) -> web.Response:
-        """Prometheus text exposition: broker counters and every webhook's delivery metrics."""
-        body, content_type = render_prometheus(broker_collector, webhooks.collector())
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
-    app.add_routes([
-        web.get("/metrics", metrics),
-        web.get("/api/v1/health", health),
-        web.get("/health", health),
-        web.get("/api/v1/events/stream", event_stream),
-    ])
+    app.on_shutdown.append(on_shutdown)
     return app
