@@ -152,11 +152,8 @@ def endpoints(ctx: Context) -> list[Endpoint]:
 
     async def delete_retained(request: web.Request, _: Input) -> web.StreamResponse:
         topic = request.match_info["topic"]
-        # What Broker._set_retained(topic, None) does: forget it and journal the deletion ($SYS is not stored).
-        if not broker.retained.delete(topic):
+        if not broker.delete_retained(topic):
             raise ApiError(404, f"no retained message on {topic!r}")
-        if not topic.startswith("$SYS/"):
-            broker.journal.retained_changed(topic, None)
         return web.Response(status=204)
 
     async def publish(request: web.Request, args: Input) -> web.StreamResponse:

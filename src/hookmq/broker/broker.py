@@ -356,7 +356,11 @@ class Broker:
                 hooks.emit(HookEvent.MESSAGE_DROPPED, message, "no_subscribers")
         return matched
 
-    def _set_retained(self, topic: str, message: Message | None) -> None:
+    def delete_retained(self, topic: str) -> bool:
+        """Forget the retained message of ``topic`` (an operator's request); False if there was none."""
+        return self._set_retained(topic, None)
+
+    def _set_retained(self, topic: str, message: Message | None) -> bool:
         if message is None:
             changed = self.retained.delete(topic)
         else:
@@ -364,6 +368,7 @@ class Broker:
             changed = True
         if changed and not topic.startswith("$SYS/"):
             self.journal.retained_changed(topic, message)
+        return changed
 
     def _route(self, message: Message) -> int:
         """Deliver to local sessions; overlapping subscriptions of one client get one copy at the highest QoS
