@@ -128,7 +128,8 @@ def test_test_reports_what_went_wrong_in_plain_words(start_broker: Callable[...,
     assert err.value.status == 400
 
 
-def test_queue_budget_overflow_is_counted(start_broker: Callable[..., BrokerThread]) -> None:
+def test_queue_budget_overflow_is_counted_and_logged(start_broker: Callable[..., BrokerThread],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     node = start_broker(webhooks=[{"name": "tight", "url": f"http://127.0.0.1:{free_port()}/",
                                    "queue_max_bytes": "1MiB", "retry": {"initial_backoff": "1s"}}])
     publish(node.port, "t/big", [os.urandom(100_000) for _ in range(30)])  # ~3 MB of events into 1 MiB
@@ -136,3 +137,6 @@ def test_queue_budget_overflow_is_counted(start_broker: Callable[..., BrokerThre
                        message="drops counted")
     assert metrics["dropped_by_reason"].keys() == {"queue_full"}
     assert metrics["matched"] == 30 == metrics["dropped"] + metrics["queuing"] + metrics["inflight"]
+    drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert drops and "webhook tight dropped" in drops[0] and "(queue_full)" in drops[0]
+    assert len(drops) <= 2  # once per interval, not once per event

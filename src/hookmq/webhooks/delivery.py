@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
 CLAIM_WINDOW: Final = 10_000  # events of one webhook claimed at enqueue and held in memory until sent
+DROP_LOG_INTERVAL: Final = 10.0  # seconds between two "dropped" log lines of one webhook
 RECHECK_INTERVAL: Final = 1.0  # seconds: the longest an event put back behind the runtime's back waits
 TEST_HEADER: Final = ("webhook-test", "true")
 
@@ -256,6 +257,8 @@ class WebhookRuntime:
         self._next_retry: float | None = None  # earliest retry waiting in the queue, if known
         self._last_lease = 0.0  # when the queue was last asked (time.time())
         self._stopping = False
+        self._drops: dict[str, int] = {}  # dropped since the last log line, by reason
+        self._drops_logged_at = -DROP_LOG_INTERVAL
         self._update_status()
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -331,13 +334,26 @@ class WebhookRuntime:
                            headers=b"", created_at=time.time(), budget_bytes=config.queue_max_bytes,
                            overflow=config.overflow, claimed=claim)
         if not self._intake.add(item, self):
-            metrics.drop("overload")
+            self.dropped("overload", 1)
             return
         metrics.queuing += 1
         if claim:
             self._claims += 1
         else:
             self._more_ready(1)
+
+    def dropped(self, reason: str, count: int) -> None:
+        """Count events dropped before delivery, and say so in the log at most once per `DROP_LOG_INTERVAL`
+        (delivery.md: never silent, never a log line per event)."""
+        self.metrics.drop(reason, count)
+        self._drops[reason] = self._drops.get(reason, 0) + count
+        now = time.monotonic()
+        if now - self._drops_logged_at >= DROP_LOG_INTERVAL:
+            why = ", ".join(f"{n} ({reason})" for reason, n in sorted(self._drops.items()))
+            log.warning("webhook %s dropped %s events since the last report; see its dropped metrics", self.name,
+                        why)
+            self._drops.clear()
+            self._drops_logged_at = now
 
     def committed(self, item: NewDelivery, id_: int | None) -> None:
         """The intake stored ``item`` as ``id_`` (None: refused or lost; the metrics were told already)."""

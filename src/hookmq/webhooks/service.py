@@ -378,15 +378,14 @@ class WebhookService:
             entry = self._entries.get(name)
             if entry is None:
                 continue
-            metrics = entry.runtime.metrics
             if counts.dropped:
-                metrics.queuing -= counts.dropped
-                metrics.drop("queue_full", counts.dropped)
+                entry.runtime.metrics.queuing -= counts.dropped
+                entry.runtime.dropped("queue_full", counts.dropped)
         for name, count in lost.items():
             entry = self._entries.get(name)
             if entry is not None:
                 entry.runtime.metrics.queuing -= count
-                entry.runtime.metrics.drop("store_error", count)
+                entry.runtime.dropped("store_error", count)
 
     # -- webhooks.json
 
