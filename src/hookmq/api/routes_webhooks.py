@@ -138,8 +138,7 @@ def endpoints(ctx: Context) -> list[Endpoint]:
     async def dead_letters(request: web.Request, args: Input) -> web.StreamResponse:
         name = request.match_info["name"]
         query: m.DeadLettersQuery = args.query
-        rows = await service.dead_letters(name, query.limit, query.offset)
-        total = (await service.queue_stats(name))["dead"]
+        rows, total = await service.dead_letter_page(name, query.limit, query.offset)
         return reply({"data": rows, "meta": {"limit": query.limit, "offset": query.offset, "count": len(rows),
                                              "total": total}}, name=name)
 

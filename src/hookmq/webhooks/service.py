@@ -175,13 +175,18 @@ class WebhookService:
 
     async def dead_letters(self, name: str, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """The webhook's dead letters, oldest first, with the event as it was queued."""
+        return (await self.dead_letter_page(name, limit, offset))[0]
+
+    async def dead_letter_page(self, name: str, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A page of `dead_letters` and how many there are in all, read in one transaction (so they agree)."""
         self._entry(name)
         thread = self._running()
-        rows = await thread.call(thread.queue.dead_letters, name, limit, offset)
+        queue = thread.queue
+        rows, total = await thread.call(lambda: (queue.dead_letters(name, limit, offset), queue.stats(name).dead))
         return [{"delivery_id": row.delivery_id, "event": row.event, "attempts": row.attempts, "status": row.status,
                  "reason": row.reason, "response": row.response, "created_at": row.created_at,
                  "last_attempt_at": row.last_attempt_at, "failed_at": row.failed_at,
-                 "payload": _loads(row.body)} for row in rows]
+                 "payload": _loads(row.body)} for row in rows], total
 
     async def queue_stats(self, name: str) -> dict[str, int]:
         self._entry(name)
