@@ -176,3 +176,41 @@ def test_concurrent_publishers_with_a_flaky_receiver_lose_nothing(
     assert {event["payload"] for event in events} == {f"{n}-{i}" for n in range(4) for i in range(1000)}
     metrics = wait_for(lambda: (m := snapshot(node))["success"] >= 4000 and accounted(m) and m, message="settled")
     assert metrics["queuing"] == 0 and metrics["inflight"] == 0
+
+
+def test_topic_ordering_holds_per_topic(hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
+    rng = random.Random(3)
+    lock = threading.Lock()
+
+    def flaky(request: Request) -> int:
+        with lock:
+            return 503 if rng.random() < 0.1 else 200
+
+    receiver.respond(flaky)
+    node = hooked_broker(ordering="topic", max_inflight=16, pool_size=4)
+
+    def publish_two_topics(n: int) -> None:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"multi{n}", protocol=mqtt.MQTTv5)
+        client.max_inflight_messages_set(1000)
+        client.connect("127.0.0.1", node.port)
+        client.loop_start()
+        try:
+            infos = [client.publish(f"room/{n}/{i % 2}", b"%d" % i, qos=1) for i in range(200)]
+            for info in infos:
+                info.wait_for_publish(20)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+    threads = [threading.Thread(target=publish_two_topics, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    events = receiver.wait_count(600, timeout=60)
+    by_topic: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        by_topic[event["topic"]].append(int(event["payload"]))
+    assert len(by_topic) == 6
+    for topic, seen in by_topic.items():
+        assert seen == sorted(seen) and len(seen) == 100, f"{topic} out of order"
