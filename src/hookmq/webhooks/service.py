@@ -118,6 +118,10 @@ class WebhookService:
                             self._store_path, config.name)
                 continue
             await self._add(config, "api")
+        if self._entries:
+            described = (f"{name} ({entry.source}{'' if entry.runtime.config.enable else ', disabled'})"
+                         for name, entry in self._entries.items())
+            log.info("webhooks: %s", ", ".join(described))
         orphans = set(await thread.call(queue.webhooks)) - set(self._entries)
         for name in sorted(orphans):
             stats = await thread.call(queue.stats, name)
