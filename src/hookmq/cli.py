@@ -1,21 +1,25 @@
 """Command line: ``hookmq serve`` runs a node, ``hookmq user`` manages the MQTT password file, ``hookmq apikey``
-the REST API's keys.
+the REST API's keys, ``hookmq events`` lists and tails events. The commands that drive a running node through
+its REST API (``login``, ``logout``, ``webhook``, ``ctl``) live in `hookmq.cli_api` and `hookmq.cli_webhook`.
 
 Exit status 2 means bad usage or configuration; the one-line message names the setting to fix.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from hookmq import __version__
-from hookmq.config import ConfigError, Settings, load_settings
+from hookmq.cli_api import ctl, login, logout
+from hookmq.cli_webhook import webhook
+from hookmq.client import DEFAULT_URL, ClientError, authorization, load_login
+
+if TYPE_CHECKING:
+    from hookmq.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -26,6 +30,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
+    # Imported here: the settings model pulls in pydantic and the webhook model, which the commands that only
+    # talk to a running node (webhook, ctl, events tail) do not need; each of those is a process start.
+    from hookmq.config import ConfigError, load_settings
+
     try:
         return load_settings(config, overrides=overrides)
     except ConfigError as exc:
@@ -36,6 +44,10 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> Settings:
 @click.version_option(__version__, prog_name="hookmq")
 def main() -> None:
     """hookmq: MQTT broker with durable webhooks."""
+
+
+for _command in (login, logout, webhook, ctl):
+    main.add_command(_command)
 
 
 @main.command()
@@ -50,6 +62,9 @@ def main() -> None:
 def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_port: int | None,
           http_port: int | None, host: str | None, node_name: str | None, log_level: str | None) -> None:
     """Run the broker until SIGTERM or Ctrl-C."""
+    import asyncio
+    import logging
+
     overrides: dict[str, Any] = {}
     listeners = {k: v for k, v in (("mqtt_port", mqtt_port), ("ws_port", ws_port), ("http_port", http_port),
                                    ("host", host)) if v is not None}
@@ -61,6 +76,7 @@ def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_
     settings = _settings(config, overrides)
     _raise_open_file_limit()
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    from hookmq.config import ConfigError
     from hookmq.server import StartupError
     from hookmq.server import serve as run
 
@@ -188,10 +204,10 @@ def events(ctx: click.Context, as_json: bool) -> None:
 @events.command("tail")
 @click.option("--event", "names", multiple=True, help="Only this event (repeatable; default: all).")
 @click.option("--topic", "topics", multiple=True, help="Only message events on topics matching this filter.")
-@click.option("--url", default="http://127.0.0.1:18083", envvar="HOOKMQ_URL", show_default=True,
-              help="HTTP address of the running broker.")
+@click.option("--url", "--broker", "url", default=DEFAULT_URL, envvar="HOOKMQ_URL", show_default=True,
+              metavar="URL", help="HTTP address of the running broker; also HOOKMQ_URL.")
 @click.option("--api-key", envvar="HOOKMQ_API_KEY", metavar="KEY:SECRET",
-              help="API key (hookmq apikey create); also HOOKMQ_API_KEY.")
+              help="API key (hookmq apikey create); also HOOKMQ_API_KEY. Default: the token saved by hookmq login.")
 @click.option("--token", envvar="HOOKMQ_TOKEN", help="Bearer token from POST /api/v1/login; also HOOKMQ_TOKEN.")
 def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str, api_key: str | None,
                 token: str | None) -> None:
@@ -202,9 +218,9 @@ def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str, api_k
 
     query = urllib.parse.urlencode([("event", n) for n in names] + [("topic", t) for t in topics])
     request = urllib.request.Request(f"{url.rstrip('/')}/api/v1/events/stream?{query}")
-    authorization = _authorization(api_key, token)
-    if authorization:
-        request.add_header("Authorization", authorization)
+    header = _authorization(url, api_key, token)
+    if header:
+        request.add_header("Authorization", header)
     try:
         with urllib.request.urlopen(request) as stream:
             for raw in stream:
@@ -214,8 +230,8 @@ def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str, api_k
     except urllib.error.HTTPError as exc:
         message = _error_message(exc.read()) or str(exc.reason)
         if exc.code == 401:
-            message += (" (pass --api-key KEY:SECRET or set HOOKMQ_API_KEY; `hookmq apikey create --data-dir DIR` "
-                        "makes one)")
+            message += (" (log in with `hookmq login`, or pass --api-key KEY:SECRET or set HOOKMQ_API_KEY; "
+                        "`hookmq apikey create --data-dir DIR` makes one)")
         _fail(f"{url}: {message}")
     except (urllib.error.URLError, ConnectionError) as exc:
         _fail(f"cannot reach the broker at {url}: {getattr(exc, 'reason', exc)}")
@@ -223,17 +239,17 @@ def events_tail(names: tuple[str, ...], topics: tuple[str, ...], url: str, api_k
         pass
 
 
-def _authorization(api_key: str | None, token: str | None) -> str | None:
-    """The Authorization header for --token (bearer) or --api-key (HTTP Basic key:secret)."""
-    import base64
-
-    if token:
-        return f"Bearer {token.strip()}"
-    if api_key:
-        if ":" not in api_key:
-            _fail("--api-key / HOOKMQ_API_KEY must be KEY:SECRET, as `hookmq apikey create` prints it")
-        return "Basic " + base64.b64encode(api_key.strip().encode()).decode()
-    return None
+def _authorization(url: str, api_key: str | None, token: str | None) -> str | None:
+    """The Authorization header for --token (bearer), --api-key (HTTP Basic key:secret) or the saved login."""
+    try:
+        header = authorization(api_key, token)
+        if header is None:
+            saved = load_login(url)
+            if saved is not None and not saved.expired:
+                header = f"Bearer {saved.token}"
+    except (ValueError, ClientError) as exc:
+        _fail(str(exc))
+    return header
 
 
 def _error_message(body: bytes) -> str:
