@@ -2,8 +2,9 @@
 """Set-up and everyday commands on a fresh machine with only Python 3.11+.
 
     python3 dev.py serve [hookmq serve options]   create .venv if needed, install hookmq, run the broker
-    python3 dev.py test [pytest options]          also install test tools (and Debian's mosquitto-clients
-                                                  when running as root), then ruff, import-linter, mypy, pytest
+    python3 dev.py test [pytest options]          also install test tools (and Debian's mosquitto-clients and
+                                                  chromium when running as root), then ruff, import-linter,
+                                                  mypy, pytest
 
 Both are idempotent: a second run reuses .venv and reinstalls only when pyproject.toml changed.
 """
@@ -22,8 +23,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
-# Debian packages the end-to-end tests drive as real peers.
-APT_PACKAGES = {"mosquitto_pub": "mosquitto-clients", "mosquitto": "mosquitto"}
+# Debian packages the end-to-end tests drive as real peers (chromium: the dashboard's browser tests).
+APT_PACKAGES = {"mosquitto_pub": "mosquitto-clients", "mosquitto": "mosquitto", "chromium": "chromium"}
 
 
 def run(*cmd: str | Path, **kw: object) -> None:

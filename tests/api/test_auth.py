@@ -59,8 +59,11 @@ def test_public_endpoints_answer_without_credentials(node: BrokerThread, openapi
     assert api.get("/api/v1/openapi.json").status == 200
     docs = api.get("/api/docs")
     assert docs.status == 200 and docs.headers["content-type"].startswith("text/html")
-    root = api.get("/")
-    assert root.status == 302 and root.headers["location"] == "/api/docs"
+    root = api.get("/")  # the dashboard: its own files only, no inline script or style
+    assert root.status == 200 and root.headers["content-type"].startswith("text/html")
+    assert "script-src 'self';" in root.headers["content-security-policy"]
+    assert "unsafe-inline" not in root.headers["content-security-policy"]
+    assert api.get("/static/js/app.js").status == 200
     api.post("/api/v1/login", {}).error(400, "BAD_REQUEST")
 
 

@@ -1,4 +1,5 @@
-"""The node itself: health, the event catalogue and live stream, Prometheus metrics, the API's own docs."""
+"""The node itself: health, the event catalogue and live stream, Prometheus metrics, the API's own docs and
+the dashboard's page."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from .errors import ApiError, json_response
 from .openapi import build_openapi
 from .routing import API, ENDPOINTS, Endpoint, Input, Reply
 
-__all__ = ["HEARTBEAT_INTERVAL", "STREAM_BUFFER", "BrokerCollector", "endpoints"]
+__all__ = ["DASHBOARD_CSP", "HEARTBEAT_INTERVAL", "STREAM_BUFFER", "BrokerCollector", "endpoints"]
 
 #: Events buffered per ``events/stream`` client before new ones are counted as dropped (never block MQTT).
 STREAM_BUFFER = 10_000
 HEARTBEAT_INTERVAL = 15.0
 STREAM_END: Final[dict[str, Any]] = {}  # put in a stream's queue (by identity) to end it
 PROMETHEUS: Final = "text/plain; version=0.0.4; charset=utf-8"
+#: The dashboard runs only its own files: no inline script or style, no other origin, not framed.
+DASHBOARD_CSP: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 class BrokerCollector:
@@ -89,6 +93,7 @@ def endpoints(ctx: Context) -> list[Endpoint]:
     broker_collector = BrokerCollector(broker)
     openapi_cache: dict[str, bytes] = {}
     docs_cache: list[tuple[bytes, str]] = []
+    index_cache: list[bytes] = []
 
     async def health(request: web.Request, _: Input) -> web.StreamResponse:
         return json_response({"status": "ok", "node": broker.settings.node_name, "version": __version__,
@@ -167,7 +172,10 @@ def endpoints(ctx: Context) -> list[Endpoint]:
                             headers={"Content-Security-Policy": csp})
 
     async def root(request: web.Request, _: Input) -> web.StreamResponse:
-        raise web.HTTPFound("/api/docs")
+        if not index_cache:
+            index_cache.append(importlib.resources.files("hookmq.api").joinpath("static/index.html").read_bytes())
+        return web.Response(body=index_cache[0], content_type="text/html", charset="utf-8",
+                            headers={"Content-Security-Policy": DASHBOARD_CSP, "Cache-Control": "no-cache"})
 
     health_reply = {200: Reply(description="the node is up", schema=m.Health)}
     return [
@@ -196,7 +204,8 @@ def endpoints(ctx: Context) -> list[Endpoint]:
         Endpoint(method="GET", path="/api/docs", handler=docs, summary="API documentation page", tag="node",
                  public=True, replies={200: Reply(description="HTML rendering of this document",
                                                   content_type="text/html")}),
-        Endpoint(method="GET", path="/", handler=root, summary="Start page", tag="node", public=True,
-                 description="Redirects to the API documentation.",
-                 replies={302: Reply(description="redirect to /api/docs", schema=None)}),
+        Endpoint(method="GET", path="/", handler=root, summary="The dashboard", tag="node", public=True,
+                 description="The web dashboard (its scripts and styles are under `/static/`); it logs in "
+                             "with POST /api/v1/login like any client of this API.",
+                 replies={200: Reply(description="the dashboard's page", content_type="text/html")}),
     ]
