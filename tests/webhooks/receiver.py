@@ -8,6 +8,7 @@ Tests script its answers (`Receiver.respond`: a status, or a function of the req
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -60,6 +61,16 @@ class Receiver:
     def respond(self, answer: Answer | Callable[[Request], Answer]) -> None:
         """Answer every request with ``answer`` (a status, or (status, headers, body)), or call it."""
         self._answer = answer if callable(answer) else (lambda request: answer)
+
+    def fail_randomly(self, fraction: float, seed: int, status: int = 503) -> None:
+        """Answer ``status`` to a reproducible random ``fraction`` of the requests, 200 to the others."""
+        rng = random.Random(seed)
+
+        def flaky(request: Request) -> int:
+            with self._lock:
+                return status if rng.random() < fraction else 200
+
+        self.respond(flaky)
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -3,7 +3,6 @@ and ``kill -9`` of hookmq itself. Nothing is lost; redeliveries carry the same `
 
 from __future__ import annotations
 
-import random
 import signal
 import sqlite3
 import threading
@@ -16,7 +15,7 @@ import paho.mqtt.client as mqtt
 
 from hookmq.webhooks.service import QUEUE_FILE
 from tests.helpers import BrokerProcess, BrokerThread, http_get, wait_for
-from tests.webhooks.receiver import Receiver, Request
+from tests.webhooks.receiver import Receiver
 from tests.webhooks.test_delivery import accounted, publish, snapshot
 
 
@@ -129,14 +128,7 @@ def test_slow_receiver_does_not_slow_mqtt(hooked_broker: Callable[..., BrokerThr
 
 def test_client_ordering_holds_under_concurrency_and_failures(
         hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
-    rng = random.Random(7)
-    lock = threading.Lock()
-
-    def flaky(request: Request) -> int:
-        with lock:
-            return 503 if rng.random() < 0.15 else 200
-
-    receiver.respond(flaky)
+    receiver.fail_randomly(0.15, seed=7)
     node = hooked_broker(ordering='client', max_inflight=16, pool_size=4)
     clients = [f"dev{n}" for n in range(6)]
     threads = [threading.Thread(target=publish, args=(node.port, f"t/{cid}", [b"%d" % n for n in range(150)]),
@@ -157,14 +149,7 @@ def test_client_ordering_holds_under_concurrency_and_failures(
 def test_concurrent_publishers_with_a_flaky_receiver_lose_nothing(
         hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
     """Claimed and leased events, retries and releases all mixed: every event arrives, none is stranded."""
-    rng = random.Random(11)
-    lock = threading.Lock()
-
-    def flaky(request: Request) -> int:
-        with lock:
-            return 503 if rng.random() < 0.05 else 200
-
-    receiver.respond(flaky)
+    receiver.fail_randomly(0.05, seed=11)
     node = hooked_broker(max_inflight=8, pool_size=2)
     threads = [threading.Thread(target=publish, args=(node.port, f"t/{n}", [b"%d-%d" % (n, i) for i in range(1000)]),
                                 kwargs={"client_id": f"p{n}"}) for n in range(4)]
@@ -179,14 +164,7 @@ def test_concurrent_publishers_with_a_flaky_receiver_lose_nothing(
 
 
 def test_topic_ordering_holds_per_topic(hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
-    rng = random.Random(3)
-    lock = threading.Lock()
-
-    def flaky(request: Request) -> int:
-        with lock:
-            return 503 if rng.random() < 0.1 else 200
-
-    receiver.respond(flaky)
+    receiver.fail_randomly(0.1, seed=3)
     node = hooked_broker(ordering="topic", max_inflight=16, pool_size=4)
 
     def publish_two_topics(n: int) -> None:
