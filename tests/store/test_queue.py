@@ -432,6 +432,17 @@ class TestSettle:
         queue.ack([head.id])
         assert dids(queue.lease("w", now=2000, limit=5, ordered=True)) == [second.delivery_id]
 
+    def test_dead_letters_keep_only_the_newest(self, queue: DeliveryQueue) -> None:
+        items = [new() for _ in range(5)]
+        queue.enqueue(items)
+        leased = queue.lease("w", now=2000, limit=5, ordered=False)
+        first = queue.settle(failures=[Failure(d.id, "rejected", 400, "", keep=3) for d in leased[:2]])
+        assert (first.failed, first.discarded) == (2, 0)
+        second = queue.settle(failures=[Failure(d.id, "rejected", 400, "", keep=3) for d in leased[2:]])
+        assert (second.failed, second.discarded) == (3, 2)
+        assert dids(queue.dead_letters("w", 10)) == [item.delivery_id for item in items[2:]]
+        assert queue.stats("w").dead == 3
+
     def test_outcomes_for_rows_not_in_flight_are_skipped(self, queue: DeliveryQueue) -> None:
         queue.enqueue([new()])
         (delivery,) = queue.lease("w", now=2000, limit=1, ordered=False)

@@ -140,3 +140,17 @@ def test_queue_budget_overflow_is_counted_and_logged(start_broker: Callable[...,
     drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert drops and "webhook tight dropped" in drops[0] and "(queue_full)" in drops[0]
     assert len(drops) <= 2  # once per interval, not once per event
+
+
+def test_dead_letters_are_capped_and_the_discard_is_logged(start_broker: Callable[..., BrokerThread],
+                                                          receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    receiver.respond(400)
+    node = start_broker(webhooks=[{"name": "capped", "url": receiver.url, "dead_letters_max": 2,
+                                   "ordering": "client"}])  # one at a time: a stable order of failures
+    service = service_of(node)
+    publish(node.port, "t/cap", [b"%d" % n for n in range(5)])
+    wait_for(lambda: service.metrics("capped")["failed"] == 5, message="5 failures")
+    dead = wait_for(lambda: len(d := node.run(service.dead_letters("capped"))) == 2 and d, message="2 kept")
+    assert [letter["payload"]["payload"] for letter in dead] == ["3", "4"]
+    assert any("discarded its" in r.getMessage() and "dead_letters_max = 2" in r.getMessage()
+               for r in caplog.records)

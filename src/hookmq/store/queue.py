@@ -300,6 +300,7 @@ class Failure:
     reason: str
     status: int | None
     response: str  # snippet of the last response body
+    keep: int = 0  # dead letters the webhook keeps at most, the oldest going first (0 = all)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,6 +311,7 @@ class SettleCounts:
     retried: int = 0
     failed: int = 0
     released: int = 0
+    discarded: int = 0  # oldest dead letters removed to respect `Failure.keep`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -631,7 +633,11 @@ class DeliveryQueue:
             counters = _Counters(conn)
             rows = self._delete(unique_acks, counters)
             retried = sum(self._retry(counters, retry) for retry in retries)
-            failed = sum(self._fail(counters, failure, failed_at) for failure in failures)
+            failed = discarded = 0
+            for failure in failures:
+                moved, dropped = self._fail(counters, failure, failed_at)
+                failed += moved
+                discarded += dropped
             inflight = [row for row in self._select_by_ids(_SETTLE_SELECT, unique_released) if row[2] == INFLIGHT]
             conn.executemany(
                 "UPDATE deliveries SET state = 0, leased_at = NULL WHERE id = ?", [(row[0],) for row in inflight]
@@ -643,7 +649,8 @@ class DeliveryQueue:
                 counts.queued += 1
                 counts.queued_bytes += size
             counters.save()
-            return SettleCounts(acked=len(rows), retried=retried, failed=failed, released=len(inflight))
+            return SettleCounts(acked=len(rows), retried=retried, failed=failed, released=len(inflight),
+                                discarded=discarded)
 
     def _retry(self, counters: _Counters, retry: Retry) -> bool:
         conn = self._conn
@@ -663,10 +670,11 @@ class DeliveryQueue:
         counts.queued_bytes += size
         return True
 
-    def _fail(self, counters: _Counters, failure: Failure, failed_at: float) -> bool:
+    def _fail(self, counters: _Counters, failure: Failure, failed_at: float) -> tuple[bool, int]:
+        """Move one in-flight row to the dead letters; returns (moved, old dead letters discarded for room)."""
         conn = self._conn
         if conn.execute("SELECT 1 FROM deliveries WHERE id = ? AND state = 1", (failure.id,)).fetchone() is None:
-            return False
+            return False, 0
         conn.execute(
             """INSERT INTO dead_letters (id, webhook, order_key, size, attempts, status, created_at, enqueued_at,
                     last_attempt_at, failed_at, delivery_id, event, reason, response, headers, body)
@@ -676,8 +684,14 @@ class DeliveryQueue:
             (failure.status, failed_at, failure.reason, failure.response, failure.id),
         )
         (row,) = self._delete([failure.id], counters)
-        counters[row[1]].dead += 1
-        return True
+        counts = counters[row[1]]
+        counts.dead += 1
+        excess = counts.dead - failure.keep if failure.keep else 0
+        if excess > 0:
+            conn.execute("""DELETE FROM dead_letters WHERE id IN (
+                SELECT id FROM dead_letters WHERE webhook = ? ORDER BY id LIMIT ?)""", (row[1], excess))
+            counts.dead -= excess
+        return True, max(0, excess)
 
     def release_inflight(self) -> int:
         """Put every in-flight row back to queued, due now (start-up after a crash). Returns how many."""

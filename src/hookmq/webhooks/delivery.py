@@ -259,6 +259,8 @@ class WebhookRuntime:
         self._stopping = False
         self._drops: dict[str, int] = {}  # dropped since the last log line, by reason
         self._drops_logged_at = -DROP_LOG_INTERVAL
+        self._dead_discarded = 0
+        self._dead_logged_at = -DROP_LOG_INTERVAL
         self._update_status()
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -354,6 +356,16 @@ class WebhookRuntime:
                         why)
             self._drops.clear()
             self._drops_logged_at = now
+
+    def _discarded_dead(self, count: int) -> None:
+        """Old dead letters made room for new ones (``dead_letters_max``): say so once per interval."""
+        now = time.monotonic()
+        self._dead_discarded += count
+        if now - self._dead_logged_at >= DROP_LOG_INTERVAL:
+            log.warning("webhook %s discarded its %d oldest dead letters (dead_letters_max = %d)", self.name,
+                        self._dead_discarded, self.config.dead_letters_max)
+            self._dead_discarded = 0
+            self._dead_logged_at = now
 
     def committed(self, item: NewDelivery, id_: int | None) -> None:
         """The intake stored ``item`` as ``id_`` (None: refused or lost; the metrics were told already)."""
@@ -518,7 +530,8 @@ class WebhookRuntime:
             self._breaker.success()  # the receiver answered: it is up
             metrics.failed += count
             reason = "gone" if outcome is Outcome.GONE else "rejected"
-            self._failures.extend(Failure(item.id, f"{reason}: HTTP {status}", status, response_text)
+            keep = config.dead_letters_max
+            self._failures.extend(Failure(item.id, f"{reason}: HTTP {status}", status, response_text, keep)
                                   for item in batch)
         metrics.inflight -= count
         self._last_ok = status is not None
@@ -535,6 +548,7 @@ class WebhookRuntime:
         """Schedule each event's next attempt, or dead-letter it when the policy gives up; True if any gave up."""
         metrics = self.metrics
         gave_up = False
+        keep = self.config.dead_letters_max
         for item in batch:
             when = self._schedule.next_attempt(failures=item.attempts + 1, enqueued_at=item.enqueued_at, now=now,
                                                retry_after=retry_after)
@@ -547,7 +561,7 @@ class WebhookRuntime:
             else:
                 gave_up = True
                 metrics.failed += 1
-                self._failures.append(Failure(item.id, f"{when}: {why}", status, response_text))
+                self._failures.append(Failure(item.id, f"{when}: {why}", status, response_text, keep))
         return gave_up
 
     # ------------------------------------------------------------------------------------------ settle
@@ -571,8 +585,10 @@ class WebhookRuntime:
         acks, retries, failures, released = self._acks, self._retries, self._failures, self._released
         self._acks, self._retries, self._failures, self._released = [], [], [], []
         try:
-            await self._thread.call(self._thread.queue.settle, acked=acks, retries=retries, failures=failures,
-                                    released=released)
+            done = await self._thread.call(self._thread.queue.settle, acked=acks, retries=retries,
+                                           failures=failures, released=released)
+            if done.discarded:
+                self._discarded_dead(done.discarded)
         except Exception:
             # Rows stay in flight in the queue: the next start releases them (at-least-once holds).
             log.exception("webhook %s: could not record %d outcomes", self.name,

@@ -150,6 +150,7 @@ class WebhookConfig(_Model):
     retry: RetryPolicy = RetryPolicy()
     queue_max_bytes: int = Field(GIB, description="byte budget of the durable queue")
     overflow: Literal["drop_oldest", "drop_new"] = "drop_oldest"
+    dead_letters_max: int = Field(100_000, ge=0, description="dead letters kept, the oldest going first (0 = all)")
     secret: str | None = Field(None, description="Standard Webhooks signing secret: whsec_<base64 of 24-64 bytes>; "
                                                  "several, space-separated, while rotating")
     batch_size: int = Field(1, ge=1, le=1000, description="events per request (1 = no batching)")

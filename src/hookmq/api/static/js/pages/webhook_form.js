@@ -23,7 +23,7 @@ const FALLBACK_DEFAULTS = {
   name: "", description: "", enable: true, events: ["all"], topics: [], method: "POST", url: "http://",
   headers: { "content-type": "application/json" }, body: null, payload_encoding: "plain", connect_timeout: 15,
   request_timeout: 15, pool_size: 8, max_inflight: 32, ordering: "none", queue_max_bytes: 1024 ** 3,
-  overflow: "drop_oldest", secret: null, batch_size: 1, batch_time: 0,
+  overflow: "drop_oldest", dead_letters_max: 100000, secret: null, batch_size: 1, batch_time: 0,
   retry: { initial_backoff: 1, factor: 2, max_backoff: 300, max_age: 86400, max_attempts: 0, retry_statuses: [408, 425, 429, 500, 502, 503, 504] },
 };
 
@@ -223,6 +223,7 @@ function buildForm(ctx, w, catalogue, editing) {
     "retry.max_attempts": h("input", { type: "number", min: 0, value: r.max_attempts }),
     "retry.retry_statuses": text(r.retry_statuses.join(", "), { placeholder: "408, 425, 429, 500, 502, 503, 504" }),
     queue_max_bytes: text(fmtSize(w.queue_max_bytes), { placeholder: "1GiB" }),
+    dead_letters_max: text(String(w.dead_letters_max ?? 100000), { placeholder: "100000" }),
     overflow: select(w.overflow, [["drop_oldest", "drop the oldest events"], ["drop_new", "drop new events"]]),
     secret: text(w.secret ?? "", { class: "mono", autocomplete: "off", placeholder: "none: requests are not signed" }),
   };
@@ -252,7 +253,8 @@ function buildForm(ctx, w, catalogue, editing) {
     h("h3", null, "Queue"),
     h("div", { class: "form-grid" },
       field("queue_max_bytes", "Queue budget", adv.queue_max_bytes, { hint: "Durable queue size, e.g. 512MB, 1GiB", section: "adv" }),
-      field("overflow", "When the queue is full", adv.overflow, { hint: "Every drop is counted", section: "adv" })),
+      field("overflow", "When the queue is full", adv.overflow, { hint: "Every drop is counted", section: "adv" }),
+      field("dead_letters_max", "Dead letters kept", adv.dead_letters_max, { hint: "The oldest go first; 0 = keep all", section: "adv" })),
     h("h3", null, "Signing"),
     h("div", { class: "form-grid" },
       field("secret", "Signing secret", adv.secret, {
@@ -295,7 +297,7 @@ function buildForm(ctx, w, catalogue, editing) {
       const v = adv[key].value.trim();
       if (v) out[key] = /^\d+(\.\d+)?$/.test(v) ? Number(v) : v;
     }
-    for (const key of ["pool_size", "max_inflight", "batch_size"]) {
+    for (const key of ["pool_size", "max_inflight", "batch_size", "dead_letters_max"]) {
       const v = adv[key].value.trim();
       if (v) out[key] = /^-?\d+$/.test(v) ? Number(v) : v;
     }
