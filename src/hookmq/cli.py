@@ -263,6 +263,38 @@ def _error_message(body: bytes) -> str:
     return str(data.get("message", data)) if isinstance(data, dict) else str(data)
 
 
+@main.command()
+@_config_opt
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="The node's data directory (default: data_dir of --config or the environment, else ./data).")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input (scripts).")
+def passwd(config: Path | None, data_dir: Path | None, password_stdin: bool) -> None:
+    """Set the dashboard admin's password offline (a forgotten password; also while the node runs).
+
+    Sessions already logged in stay valid until their token expires; the next login needs the new password.
+    """
+    import os
+
+    from hookmq.api.keystore import AuthStoreError
+    from hookmq.config import password_problem
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New admin password", hide_input=True, confirmation_prompt=True)
+    if problem := password_problem(password):
+        _fail(f"the password {problem}")
+    store = _auth_store(config, data_dir)
+    try:
+        store.set_admin_password(password)
+    except AuthStoreError as exc:
+        _fail(str(exc))
+    click.echo(f"admin password changed in {store.path}")
+    if os.environ.get("HOOKMQ_ADMIN_PASSWORD"):
+        click.echo("note: HOOKMQ_ADMIN_PASSWORD is set here; where the node sees it, it sets the password again "
+                   "at every start", err=True)
+
+
 @main.group()
 def apikey() -> None:
     """Manage REST API keys (<data_dir>/api_auth.json), also while the node runs: it sees changes at once.
