@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from hookmq.events.catalogue import get as event_spec
 from hookmq.webhooks.model import MASK, generate_secret
 from hookmq.webhooks.service import STORE_FILE, WebhookError, WebhookService
 from tests.helpers import BrokerThread, wait_for
@@ -154,3 +156,12 @@ def test_dead_letters_are_capped_and_the_discard_is_logged(start_broker: Callabl
     assert [letter["payload"]["payload"] for letter in dead] == ["3", "4"]
     assert any("discarded its" in r.getMessage() and "dead_letters_max = 2" in r.getMessage()
                for r in caplog.records)
+
+
+def test_test_encodes_the_sample_payload_as_configured(start_broker: Callable[..., BrokerThread],
+                                                       receiver: Receiver) -> None:
+    node = start_broker()
+    result = node.run(service_of(node).test({"name": "b64", "url": receiver.url, "payload_encoding": "base64"}))
+    assert result.ok
+    sent = receiver.requests[0].json()["payload"]
+    assert base64.b64decode(sent) == event_spec("message.publish").example.raw

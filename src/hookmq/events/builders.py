@@ -63,6 +63,12 @@ class MessagePayload(dict[str, Any]):
 
     raw: bytes
 
+    def copy(self) -> MessagePayload:
+        """A shallow copy that keeps ``raw`` (``dict.copy`` would return a plain dict without it)."""
+        clone = MessagePayload(self)
+        clone.raw = self.raw
+        return clone
+
 UNDEFINED = "undefined"
 _USER_PROPERTY = PropertyId.USER_PROPERTY.value
 _SUBSCRIPTION_IDENTIFIER = PropertyId.SUBSCRIPTION_IDENTIFIER.value

@@ -187,7 +187,7 @@ class WebhookCollector:
             for reason, n in sorted(metrics.dropped.items()):
                 dropped.add_metric([name, reason], n)
         yield dropped
-        for attr, doc in (("inflight", "Requests sent and not yet answered."),
+        for attr, doc in (("inflight", "Events in requests sent and not yet answered."),
                           ("queuing", "Events waiting in the durable queue.")):
             gauge = GaugeMetricFamily(prefix + attr, doc, labels=["webhook"])
             for name, metrics in by_name:

@@ -34,7 +34,7 @@ from .templates import RequestTemplate, Template, check_header, split_url
 
 __all__ = [
     "MASK", "SECRET_HEADERS", "RetryPolicy", "WebhookConfig", "WebhooksSection", "describe_errors", "generate_secret",
-    "restore_masked", "rule_id",
+    "mask_headers", "restore_masked", "rule_id",
 ]
 
 MASK: Final = "******"  # what EMQX shows for a secret
@@ -291,7 +291,7 @@ class WebhookConfig(_Model):
         data = self.model_dump(mode="json")
         if data["secret"] is not None:
             data["secret"] = MASK
-        data["headers"] = _mask_headers(data["headers"])
+        data["headers"] = mask_headers(data["headers"])
         return data
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -299,12 +299,13 @@ class WebhookConfig(_Model):
             if key == "secret" and value is not None:
                 yield key, MASK
             elif key == "headers":
-                yield key, _mask_headers(value)
+                yield key, mask_headers(value)
             else:
                 yield key, value
 
 
-def _mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers with credential values (`SECRET_HEADERS`) shown as ``"******"``."""
     return {k: MASK if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
 
 

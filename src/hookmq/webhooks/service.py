@@ -30,7 +30,7 @@ from .delivery import TEST_HEADER, Intake, QueueThread, WebhookRuntime
 from .http import HttpError, HttpPool
 from .log import Attempt, snippet
 from .metrics import WebhookCollector
-from .model import MASK, SECRET_HEADERS, WebhookConfig, describe_errors, restore_masked
+from .model import WebhookConfig, describe_errors, mask_headers, restore_masked
 from .policy import classify
 from .request import RequestBuilder, encode_event
 from .signing import new_delivery_id, signature_headers
@@ -294,7 +294,7 @@ class WebhookService:
             spec = catalogue.get(event)
         except KeyError as exc:
             raise WebhookError(str(exc.args[0]), 400) from None
-        sample = spec.example.copy()  # keeps the raw payload of a message example
+        sample = spec.example.copy()  # a message example's copy keeps its raw payload (MessagePayload.copy)
         sample["timestamp"] = time.time_ns() // 1_000_000
         stored = encode_event(sample, config.payload_encoding)
         builder = RequestBuilder(config)
@@ -308,7 +308,8 @@ class WebhookService:
                        *signature_headers(config.signing_keys, delivery_id,
                                           int(sent_at), body)]
         request = {"method": config.method, "url": builder.template.base + target,
-                   "headers": [[k, v] for k, v in _masked(header_list)], "body": body.decode("utf-8", "replace")}
+                   "headers": [[k, v] for k, v in mask_headers(dict(header_list)).items()],
+                   "body": body.decode("utf-8", "replace")}
         pool = HttpPool(builder.template.base, pool_size=1, connect_timeout=config.connect_timeout,
                         request_timeout=config.request_timeout)
         start = time.perf_counter()  # not loop.time(): uvloop's clock ticks in milliseconds
@@ -449,10 +450,6 @@ def _validate(data: Mapping[str, Any]) -> WebhookConfig:
         name = data.get("name")
         lines = describe_errors(exc, name=name if isinstance(name, str) else None)
         raise WebhookError("invalid webhook: " + "; ".join(lines), 400, lines) from None
-
-
-def _masked(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers]
 
 
 def _ms(seconds: float) -> float:
