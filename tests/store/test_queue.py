@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import pickle
 import shutil
 import signal
 import sqlite3
@@ -160,6 +161,14 @@ class TestFifo:
             last_error=None,
             last_status=None,
         )
+
+    def test_items_pickle_to_equal_items(self, queue: DeliveryQueue) -> None:
+        """They travel to and from the queue process pickled (as tuples): every field must survive."""
+        item = dataclasses.replace(new(key="c1", body=b"\x00\xff"), claimed=True)
+        queue.enqueue([new(key="c1", body=b"\x00\xff", headers=b"h")])
+        (delivery,) = queue.lease("w", now=2000, limit=1, ordered=True)
+        assert pickle.loads(pickle.dumps(item)) == item
+        assert pickle.loads(pickle.dumps(delivery)) == delivery
 
     def test_webhooks_are_independent(self, queue: DeliveryQueue) -> None:
         queue.enqueue([new("a"), new("b"), new("a")])

@@ -88,6 +88,37 @@ def test_kill_9_with_events_queued_loses_nothing_and_redeliveries_keep_their_web
     assert all(len(found) == 1 for found in ids.values()), "a redelivery changed its webhook-id"
 
 
+def in_flight_in_file(data: Path) -> int:
+    with sqlite3.connect(f"file:{data / QUEUE_FILE}?mode=ro", uri=True) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM deliveries WHERE state = 1").fetchone()
+    return int(count)
+
+
+def test_a_graceful_stop_puts_back_every_event_held_in_memory(tmp_path: Path) -> None:
+    """Events leased ahead or claimed at enqueue wait in the runtime's memory, in flight in the queue: a stop
+    hands them back (ready, nothing in flight), and the next start delivers each exactly once."""
+    receiver = Receiver()  # down: the circuit breaker opens and the events wait in memory and in the queue
+    config = webhook_config(tmp_path / "hq.toml", receiver.url)
+    data = tmp_path / "data"
+    payloads = {f"g{n:04d}" for n in range(3000)}
+    proc = BrokerProcess(data, "--config", str(config)).start()
+    try:
+        publish(proc.port, "t/stop", [p.encode() for p in sorted(payloads)])
+        wait_for(lambda: queued_in_file(data) == 3000, 30, "3000 events in the queue file")
+        assert proc.stop() == 0
+    finally:
+        proc.stop()
+    assert in_flight_in_file(data) == 0
+    with receiver:
+        restarted = BrokerProcess(data, "--config", str(config)).start()
+        try:
+            wait_for(lambda: len(receiver.events()) >= 3000, 60, "all 3000 delivered")
+        finally:
+            restarted.stop()
+    delivered = [event["payload"] for event in receiver.events()]
+    assert sorted(delivered) == sorted(payloads)  # each exactly once
+
+
 def test_receiver_answering_503_for_a_while_then_200_gets_everything(
         hooked_broker: Callable[..., BrokerThread], receiver: Receiver) -> None:
     receiver.respond(503)

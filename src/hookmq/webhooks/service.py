@@ -26,7 +26,7 @@ from hookmq.events import catalogue
 from hookmq.events.hub import EventHub
 from hookmq.store import DeliveryQueue, EnqueueResult, StoreError
 
-from .delivery import TEST_HEADER, Intake, QueueThread, WebhookRuntime
+from .delivery import TEST_HEADER, Intake, QueueProcess, WebhookRuntime
 from .http import HttpError, HttpPool
 from .log import Attempt, snippet
 from .metrics import WebhookCollector
@@ -88,7 +88,7 @@ class WebhookService:
         self._data_dir = Path(data_dir)
         self._file_webhooks = list(file_webhooks)
         self._entries: dict[str, _Entry] = {}
-        self._thread: QueueThread | None = None
+        self._queue: QueueProcess | None = None
         self._intake: Intake | None = None
         self._lock = asyncio.Lock()  # one change at a time: a change stops and starts runtimes
         self._background: set[asyncio.Task[None]] = set()
@@ -103,12 +103,13 @@ class WebhookService:
             WebhookError: ``webhooks.json`` is unreadable or holds an invalid webhook (the message says which).
         """
         stored = self._load_store()
-        queue = DeliveryQueue(self._data_dir / QUEUE_FILE)
-        self._thread = thread = QueueThread(queue)
-        released = await thread.call(queue.release_inflight)
+        queue = QueueProcess(self._data_dir / QUEUE_FILE)
+        await queue.start()
+        self._queue = queue
+        released = await queue.call(DeliveryQueue.release_inflight)
         if released:
             log.info("webhooks: %d deliveries interrupted by the last stop will be sent again", released)
-        self._intake = Intake(thread, self._enqueued)
+        self._intake = Intake(queue, self._enqueued)
         self._intake.start()
         for config in self._file_webhooks:
             await self._add(config, "file")
@@ -122,9 +123,9 @@ class WebhookService:
             described = (f"{name} ({entry.source}{'' if entry.runtime.config.enable else ', disabled'})"
                          for name, entry in self._entries.items())
             log.info("webhooks: %s", ", ".join(described))
-        orphans = set(await thread.call(queue.webhooks)) - set(self._entries)
+        orphans = set(await queue.call(DeliveryQueue.webhooks)) - set(self._entries)
         for name in sorted(orphans):
-            stats = await thread.call(queue.stats, name)
+            stats = await queue.call(DeliveryQueue.stats, name)
             log.warning("webhooks: %d queued and %d dead deliveries belong to %r, which is no longer configured; "
                         "they are kept until a webhook of that name exists again", stats.queued, stats.dead, name)
 
@@ -137,9 +138,9 @@ class WebhookService:
         await asyncio.gather(*(entry.runtime.stop(STOP_GRACE) for entry in self._entries.values()))
         for task in list(self._background):
             await asyncio.gather(task, return_exceptions=True)
-        if self._thread is not None:
-            await self._thread.close()
-            self._thread = None
+        if self._queue is not None:
+            await self._queue.close()
+            self._queue = None
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -184,9 +185,7 @@ class WebhookService:
     async def dead_letter_page(self, name: str, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """A page of `dead_letters` and how many there are in all, read in one transaction (so they agree)."""
         self._entry(name)
-        thread = self._running()
-        queue = thread.queue
-        rows, total = await thread.call(lambda: (queue.dead_letters(name, limit, offset), queue.stats(name).dead))
+        rows, total = await self._running().call(DeliveryQueue.dead_letter_page, name, limit, offset)
         return [{"delivery_id": row.delivery_id, "event": row.event, "attempts": row.attempts, "status": row.status,
                  "reason": row.reason, "response": row.response, "created_at": row.created_at,
                  "last_attempt_at": row.last_attempt_at, "failed_at": row.failed_at,
@@ -194,8 +193,7 @@ class WebhookService:
 
     async def queue_stats(self, name: str) -> dict[str, int]:
         self._entry(name)
-        thread = self._running()
-        stats = await thread.call(thread.queue.stats, name)
+        stats = await self._running().call(DeliveryQueue.stats, name)
         return {"queued": stats.queued, "inflight": stats.inflight, "bytes": stats.bytes, "dead": stats.dead}
 
     # ------------------------------------------------------------------------------------------ changes
@@ -253,16 +251,15 @@ class WebhookService:
             self._save()
             assert self._intake is not None
             await self._intake.drain()  # events matched before the stop must not outlive the purge
-            thread = self._running()
-            removed = await thread.call(thread.queue.purge, name)
+            removed = await self._running().call(DeliveryQueue.purge, name)
         log.info("webhooks: deleted %r (%d queued and %d dead deliveries removed)", name,
                  removed.queued + removed.inflight, removed.dead)
 
     async def replay(self, name: str, delivery_ids: Sequence[str] | None = None) -> int:
         """Queue dead letters again (all of them, or those with these ``webhook-id``s); returns how many."""
         entry = self._entry(name)
-        thread = self._running()
-        count = await thread.call(thread.queue.replay, name, None if delivery_ids is None else list(delivery_ids))
+        ids = None if delivery_ids is None else list(delivery_ids)
+        count = await self._running().call(DeliveryQueue.replay, name, ids)
         metrics = entry.runtime.metrics
         metrics.matched += count
         metrics.queuing += count
@@ -346,16 +343,16 @@ class WebhookService:
                                f"change the file and restart (enable/disable works until the restart)", 403)
         return entry
 
-    def _running(self) -> QueueThread:
-        if self._thread is None:
+    def _running(self) -> QueueProcess:
+        if self._queue is None:
             raise WebhookError("webhooks are not running (the node is stopping)", 503)
-        return self._thread
+        return self._queue
 
     async def _add(self, config: WebhookConfig, source: Source) -> None:
-        thread, intake = self._running(), self._intake
+        queue, intake = self._running(), self._intake
         assert intake is not None
-        runtime = WebhookRuntime(config, thread=thread, intake=intake, hub=self._hub, on_gone=self._gone)
-        stats = await thread.call(thread.queue.stats, config.name)
+        runtime = WebhookRuntime(config, queue=queue, intake=intake, hub=self._hub, on_gone=self._gone)
+        stats = await queue.call(DeliveryQueue.stats, config.name)
         runtime.metrics.matched = runtime.metrics.queuing = stats.queued + stats.inflight
         self._entries[config.name] = _Entry(runtime, source)
         runtime.start()
@@ -364,7 +361,7 @@ class WebhookService:
         old = entry.runtime
         await old.stop()
         assert self._intake is not None
-        entry.runtime = WebhookRuntime(config, thread=self._running(), intake=self._intake, hub=self._hub,
+        entry.runtime = WebhookRuntime(config, queue=self._running(), intake=self._intake, hub=self._hub,
                                        on_gone=self._gone, metrics=old.metrics, log_=old.log)
         entry.runtime.start()
 
