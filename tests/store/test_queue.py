@@ -162,6 +162,13 @@ class TestFifo:
             last_status=None,
         )
 
+    def test_max_bytes_stops_at_the_item_that_reaches_it(self, queue: DeliveryQueue) -> None:
+        queue.enqueue([sized(10) for _ in range(8)])
+        assert len(queue.lease("w", now=2000, limit=10, ordered=False, max_bytes=25)) == 3  # 10 + 10 + 10 >= 25
+        assert len(queue.lease("w", now=2000, limit=10, ordered=False, max_bytes=0)) == 1  # always progress
+        assert len(queue.lease("w", now=2000, limit=10, ordered=False, max_bytes=1000)) == 4  # all that is left
+        assert queue.stats("w").inflight == 8
+
     def test_items_pickle_to_equal_items(self, queue: DeliveryQueue) -> None:
         """They travel to and from the queue process pickled (as tuples): every field must survive."""
         item = dataclasses.replace(new(key="c1", body=b"\x00\xff"), claimed=True)

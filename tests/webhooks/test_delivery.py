@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookmq.events.catalogue import get as event_spec
+from hookmq.webhooks import delivery
 from hookmq.webhooks.model import generate_secret
 from tests.helpers import BrokerThread, require_tool, wait_for
 from tests.webhooks.receiver import Receiver
@@ -185,3 +187,21 @@ def test_prometheus_metrics_expose_the_webhook(
     assert 'hookmq_webhook_success_total{webhook="hook"} 2.0' in text
     assert 'hookmq_webhook_status{status="connected",webhook="hook"} 1.0' in text
     assert "hookmq_messages_received_total" in text
+
+
+def test_events_held_in_memory_stay_within_their_byte_bound(
+        hooked_broker: Callable[..., BrokerThread], receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claimed and leased-ahead events wait in memory; their bodies never exceed HOLD_BYTES (the rest waits on
+    disk), whatever the payload size, and the accounting returns to zero once everything is delivered."""
+    monkeypatch.setattr(delivery, "HOLD_BYTES", 100_000)
+    receiver.delay = 0.01
+    node = hooked_broker(max_inflight=2)
+    runtime = node.call(lambda: node.node.webhooks._entries["hook"].runtime)  # type: ignore[union-attr]
+    held: list[int] = []
+    payloads = [b"%04d" % n + b"x" * 10_000 for n in range(100)]
+    publish(node.port, "t/big", payloads)
+    while len(receiver.requests) < 100:
+        held.append(node.call(lambda: runtime._held_bytes))
+    assert sorted(event["payload"] for event in receiver.wait_count(100)) == [p.decode() for p in payloads]
+    assert max(held) <= 100_000 + 11_000  # one lease may end with a body past the bound
+    wait_for(lambda: node.call(lambda: runtime._held_bytes) == 0, message="nothing held once all is sent")

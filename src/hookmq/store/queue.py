@@ -566,12 +566,16 @@ class DeliveryQueue:
         return EnqueueResult({w: EnqueueCounts(accepted=a, refused=r, evicted=e) for w, (a, r, e) in tallies.items()},
                              ids)
 
-    def lease(self, webhook: str, now: float, limit: int, ordered: bool) -> list[Delivery]:
+    def lease(self, webhook: str, now: float, limit: int, ordered: bool,
+              max_bytes: int | None = None) -> list[Delivery]:
         """Mark up to `limit` due deliveries of `webhook` in flight and return them, oldest first.
 
         Due: queued and never tried, or waiting for a retry with `next_attempt_at <= now`.
         With `ordered`, only the oldest row of each order key qualifies, and only while no
         other row of that key is in flight: at most one item per key, in enqueue order.
+        With `max_bytes`, the lease stops at the item whose size (as the budget counts it)
+        brings the total to `max_bytes` or beyond, that item included: fewer than `limit` items
+        totalling less than `max_bytes` means nothing more was due.
         """
         if limit <= 0:
             return []
@@ -584,6 +588,13 @@ class DeliveryQueue:
                 behind_heads = conn.execute(READY_SQL, (webhook, 0, limit)).fetchall()
                 if behind_heads:
                     rows = list(heapq.merge(rows, behind_heads, key=lambda row: row[0]))[:limit]
+            if max_bytes is not None:
+                total = 0
+                for taken, row in enumerate(rows, 1):
+                    total += row[3]
+                    if total >= max_bytes:
+                        del rows[taken:]
+                        break
             if not rows:
                 return []
             conn.executemany(

@@ -52,8 +52,11 @@ __all__ = ["MAX_PENDING", "Intake", "QueueProcess", "WebhookRuntime"]
 log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
-CLAIM_WINDOW: Final = 10_000  # events of one webhook claimed at enqueue and held in memory until sent
-LEASE_AHEAD: Final = 1_000  # events an unordered webhook leases at once, holding those it cannot send yet
+# Events of one webhook held in memory until sent (claimed at enqueue, or leased ahead), by count and by the
+# bytes of their bodies: a burst this size never goes back to disk to be read again, and memory stays bounded.
+CLAIM_WINDOW: Final = 50_000
+HOLD_BYTES: Final = 32 * 1024 * 1024
+LEASE_AHEAD: Final = 1_000  # events leased at once (or a full window of batches), held until they can be sent
 DROP_LOG_INTERVAL: Final = 10.0  # seconds between two "dropped" log lines of one webhook
 RECHECK_INTERVAL: Final = 1.0  # seconds: the longest an event put back behind the runtime's back waits
 TEST_HEADER: Final = ("webhook-test", "true")
@@ -292,9 +295,11 @@ class WebhookRuntime:
         # claimed as it is stored, handed over in memory (`_fresh`) and never leased back from the database.
         # Claimed events wait in memory, so they are bounded: a backlog beyond this stays in the queue only.
         self._claim_limit = max(CLAIM_WINDOW, config.max_inflight * config.batch_size)
+        self._lease_ahead = max(LEASE_AHEAD, config.max_inflight * config.batch_size)
         self._fresh: list[Delivery] = []  # claimed and stored, or leased ahead; not sent yet
         self._refilling: asyncio.Task[None] | None = None  # a lease into `_fresh`, running
         self._claims = 0  # claimed, not stored yet
+        self._held_bytes = 0  # bodies of the events claimed or leased ahead and not sent yet
         # Events on their way to being ready in the queue (stored unclaimed, or released) whose commit has not
         # been seen yet, and a counter bumped whenever one is added: a lease that saw none and ran while the
         # counter stood still proves the queue holds nothing ready.
@@ -351,6 +356,7 @@ class WebhookRuntime:
         await asyncio.gather(*self._sends, return_exceptions=True)
         self._released.extend(item.id for item in self._fresh)  # still counted as queuing
         self._more_ready(len(self._fresh))
+        self._held_bytes -= sum(len(item.body) for item in self._fresh)
         self._fresh.clear()
         await self._settle_now()
         if self._pool is not None:
@@ -378,18 +384,20 @@ class WebhookRuntime:
         if self._order_field is not None:
             value = event.get(self._order_field)
             order_key = value if isinstance(value, str) else None
+        body = self._intake.encode(event, config.payload_encoding)
         claim = (self._drained and self._task is not None and self._breaker.open_until is None
-                 and self._claims + len(self._fresh) + metrics.inflight < self._claim_limit)
+                 and self._claims + len(self._fresh) + metrics.inflight < self._claim_limit
+                 and self._held_bytes + len(body) <= HOLD_BYTES)
         item = NewDelivery(webhook=self.name, delivery_id=new_delivery_id(), event=event.get("event", ""),
-                           order_key=order_key, body=self._intake.encode(event, config.payload_encoding),
-                           headers=b"", created_at=time.time(), budget_bytes=config.queue_max_bytes,
-                           overflow=config.overflow, claimed=claim)
+                           order_key=order_key, body=body, headers=b"", created_at=time.time(),
+                           budget_bytes=config.queue_max_bytes, overflow=config.overflow, claimed=claim)
         if not self._intake.add(item, self):
             self.dropped("overload", 1)
             return
         metrics.queuing += 1
         if claim:
             self._claims += 1
+            self._held_bytes += len(body)
         else:
             self._more_ready(1)
 
@@ -424,11 +432,13 @@ class WebhookRuntime:
             return
         self._claims -= 1
         if id_ is None:
+            self._held_bytes -= len(item.body)
             return
         delivery = Delivery(id=id_, webhook=item.webhook, delivery_id=item.delivery_id, event=item.event,
                             order_key=None, body=item.body, headers=item.headers, created_at=item.created_at,
                             enqueued_at=item.created_at, attempts=0, last_error=None, last_status=None)
         if self._task is None:  # stopped meanwhile: back to the queue (the next runtime leases it)
+            self._held_bytes -= len(item.body)
             self._released.append(id_)
             self._more_ready(1)
             self._schedule_settle()
@@ -482,24 +492,28 @@ class WebhookRuntime:
         retry_due = self._next_retry is not None and self._next_retry <= now
         # Safety net: look at the queue at least every RECHECK_INTERVAL even when it is believed drained.
         stale = now - self._last_lease >= RECHECK_INTERVAL
-        if (self._refilling is None and len(self._fresh) < max(limit, LEASE_AHEAD // 2)
+        if (self._refilling is None and len(self._fresh) < max(limit, self._lease_ahead // 2)
                 and (not self._drained or retry_due or stale)):
             self._last_lease = now
             self._refilling = asyncio.get_running_loop().create_task(self._refill(now))
         items = self._fresh[:limit]
         del self._fresh[:len(items)]
+        self._held_bytes -= sum(len(item.body) for item in items)
         return items
 
     async def _refill(self, now: float) -> None:
         """Lease due events ahead of need into ``_fresh`` (counted as queuing; released on stop)."""
         try:
-            want = LEASE_AHEAD - len(self._fresh)
+            want = self._lease_ahead - len(self._fresh)
             epoch = self._ready_epoch
-            leased = await self._queue.call(DeliveryQueue.lease, self.name, now, want, self._ordered)
+            budget = max(0, HOLD_BYTES - self._held_bytes)
+            leased = await self._queue.call(DeliveryQueue.lease, self.name, now, want, self._ordered, budget)
+            size = sum(len(item.body) for item in leased)
             # Decide right after the lease resumes, before any other await: what was stored after the lease is
             # announced (`committed`, the settle's return) only after this point, so it still counts here.
-            drained = len(leased) < want and self._pending_ready == 0 and not self._ordered
+            drained = len(leased) < want and size < budget and self._pending_ready == 0 and not self._ordered
             self._fresh[:0] = leased
+            self._held_bytes += size
             if len(leased) < want:
                 stored = await self._queue.call(DeliveryQueue.next_retry_at, self.name)
                 # Retries not handed to the queue yet are not in it: count them too.
