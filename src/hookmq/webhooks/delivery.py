@@ -31,6 +31,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar, cast
 
@@ -38,7 +39,7 @@ from hookmq.events.hub import EventHub, Listener
 from hookmq.store import Delivery, DeliveryQueue, EnqueueResult, Failure, NewDelivery, Retry, StoreError
 from hookmq.store.queue_server import FrameReader, encode_frame
 
-from .http import HttpError, HttpPool
+from .http import HttpError, HttpPool, Response
 from .log import Attempt, DeliveryLog, snippet
 from .matching import Trigger
 from .metrics import WebhookMetrics
@@ -258,6 +259,18 @@ def _count_by_webhook(batch: Iterable[NewDelivery]) -> dict[str, int]:
     return counts
 
 
+class _Sending:
+    """One request on its way: the events it carries and what its delivery log entry needs."""
+
+    __slots__ = ("batch", "delivery_id", "sent_at", "start")
+
+    def __init__(self, batch: list[Delivery]) -> None:
+        self.batch = batch
+        self.delivery_id = ""
+        self.sent_at = 0.0  # time.time(), for the log and Retry-After dates
+        self.start = 0.0  # time.perf_counter(), for the latency
+
+
 class WebhookRuntime:
     """Delivers one webhook: its listener, its HTTP pool, its dispatcher task, its metrics and log."""
 
@@ -282,9 +295,9 @@ class WebhookRuntime:
         self._pool: HttpPool | None = None
         self._listener: Listener | None = None
         self._task: asyncio.Task[None] | None = None
-        self._sends: set[asyncio.Task[None]] = set()
+        self._outstanding: set[_Sending] = set()  # requests sent and not answered yet
+        self._quiet = asyncio.Event()  # set when the last outstanding request was answered
         self._wake = asyncio.Event()
-        self._requests = 0  # requests in flight
         self._acks: list[int] = []
         self._retries: list[Retry] = []
         self._failures: list[Failure] = []
@@ -349,11 +362,15 @@ class WebhookRuntime:
             self._task = None
         if self._refilling is not None:  # not cancelled: what it leases must be put back below
             await asyncio.gather(self._refilling, return_exceptions=True)
-        if self._sends and grace > 0:
-            await asyncio.wait(self._sends, timeout=grace)
-        for task in self._sends:
-            task.cancel()
-        await asyncio.gather(*self._sends, return_exceptions=True)
+        if self._outstanding and grace > 0:
+            self._quiet.clear()
+            try:
+                await asyncio.wait_for(self._quiet.wait(), grace)
+            except TimeoutError:
+                pass
+        for sending in self._outstanding:  # answers that still come are ignored (`_answered`)
+            self._release(sending.batch)
+        self._outstanding.clear()
         self._released.extend(item.id for item in self._fresh)  # still counted as queuing
         self._more_ready(len(self._fresh))
         self._held_bytes -= sum(len(item.body) for item in self._fresh)
@@ -456,9 +473,9 @@ class WebhookRuntime:
             self._wake.clear()
             now = time.time()
             allowed = self._breaker.allows(now)
-            room = config.max_inflight - self._requests
+            room = config.max_inflight - len(self._outstanding)
             if allowed is not None:
-                room = min(room, allowed if self._requests == 0 else 0)
+                room = min(room, allowed if not self._outstanding else 0)
             if room <= 0:
                 timeout = None
                 if self._breaker.open_until is not None and not self._breaker.probing:
@@ -484,7 +501,7 @@ class WebhookRuntime:
             if allowed == 1:  # room was 1: one request probes the receiver
                 self._breaker.start_probe()
             for start in range(0, len(items), batch_size):
-                self._spawn(items[start:start + batch_size])
+                self._send(items[start:start + batch_size])
 
     def _take(self, limit: int, now: float) -> list[Delivery]:
         """Up to ``limit`` events to send from memory: leased ones (older) first, then claimed ones. Starts a
@@ -532,12 +549,6 @@ class WebhookRuntime:
         except TimeoutError:
             pass
 
-    def _spawn(self, batch: list[Delivery]) -> None:
-        self._requests += 1
-        task = asyncio.get_running_loop().create_task(self._send(batch))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
-
     def _release(self, batch: list[Delivery]) -> None:
         self.metrics.inflight -= len(batch)
         self.metrics.queuing += len(batch)
@@ -545,47 +556,64 @@ class WebhookRuntime:
         self._more_ready(len(batch))
         self._schedule_settle()
 
-    async def _send(self, batch: list[Delivery]) -> None:
-        try:
-            await self._attempt(batch)
-        except asyncio.CancelledError:
-            self._release(batch)
-            raise
-        except Exception as exc:  # a bug must neither lose events nor spin: retry them with backoff
-            log.exception("webhook %s: delivery failed unexpectedly", self.name)
-            self.metrics.inflight -= len(batch)
-            self._retry_or_give_up(batch, f"internal error: {exc!r}", None, "", None, time.time())
-            self._schedule_settle()
-        finally:
-            self._requests -= 1
-            self._wake.set()
-
-    async def _attempt(self, batch: list[Delivery]) -> None:
+    def _send(self, batch: list[Delivery]) -> None:
+        """Build and send one request for ``batch``; `_answered` takes its outcome (no task per request)."""
         config = self.config
-        if len(batch) == 1:
-            delivery_id = batch[0].delivery_id
-            target, headers, body = self._builder.build(batch[0].body)
-        else:
-            ids = [item.delivery_id for item in batch]
-            delivery_id = batch_delivery_id(ids)
-            target, headers, body = self._builder.build_batch([item.body for item in batch], ids)
-        sent_at = time.time()
-        header_list = [*headers.items(), *signature_headers(self._keys, delivery_id, int(sent_at), body)]
-        assert self._pool is not None
-        start = time.perf_counter()  # not loop.time(): uvloop's clock ticks in milliseconds
+        sending = _Sending(batch)
+        self._outstanding.add(sending)
+        try:
+            if len(batch) == 1:
+                delivery_id = batch[0].delivery_id
+                target, headers, body = self._builder.build(batch[0].body)
+            else:
+                ids = [item.delivery_id for item in batch]
+                delivery_id = batch_delivery_id(ids)
+                target, headers, body = self._builder.build_batch([item.body for item in batch], ids)
+            sending.delivery_id = delivery_id
+            sending.sent_at = sent_at = time.time()
+            header_list = [*headers.items(), *signature_headers(self._keys, delivery_id, int(sent_at), body)]
+            assert self._pool is not None
+            sending.start = time.perf_counter()  # not loop.time(): uvloop's clock ticks in milliseconds
+            self._pool.submit(config.method, target, header_list, body, partial(self._answered, sending))
+        except Exception as exc:
+            self._outstanding.discard(sending)
+            self._broken(batch, exc)
+
+    def _answered(self, sending: _Sending, result: Response | HttpError) -> None:
+        if sending not in self._outstanding:  # given back to the queue by a stop meanwhile
+            return
+        self._outstanding.remove(sending)
+        try:
+            self._record(sending, result)
+        except Exception as exc:
+            self._broken(sending.batch, exc)
+        if not self._outstanding:
+            self._quiet.set()
+        self._wake.set()
+
+    def _broken(self, batch: list[Delivery], exc: Exception) -> None:
+        """A bug must neither lose events nor spin: retry them with backoff."""
+        log.error("webhook %s: delivery failed unexpectedly", self.name, exc_info=exc)
+        self.metrics.inflight -= len(batch)
+        self._retry_or_give_up(batch, f"internal error: {exc!r}", None, "", None, time.time())
+        self._schedule_settle()
+        self._wake.set()
+
+    def _record(self, sending: _Sending, result: Response | HttpError) -> None:
+        config = self.config
+        batch = sending.batch
+        latency = time.perf_counter() - sending.start
+        sent_at = sending.sent_at
         status: int | None = None
         error: str | None = None
         response_text = ""
         retry_after: float | None = None
-        try:
-            response = await self._pool.request(config.method, target, header_list, body)
-        except HttpError as exc:
-            error = str(exc)
+        if isinstance(result, HttpError):
+            error = str(result)
         else:
-            status = response.status
-            response_text = snippet(response.body)
-            retry_after = parse_retry_after(response.header("retry-after"), sent_at)
-        latency = time.perf_counter() - start
+            status = result.status
+            response_text = snippet(result.body)
+            retry_after = parse_retry_after(result.header("retry-after"), sent_at)
         outcome = classify(status, self._retry_statuses)
         metrics = self.metrics
         if status is not None:
@@ -610,9 +638,10 @@ class WebhookRuntime:
                                   for item in batch)
         metrics.inflight -= count
         self._last_ok = status is not None
-        self.log.add(Attempt(at=sent_at, delivery_id=delivery_id, event=batch[0].event if count == 1 else "batch",
-                             attempt=batch[0].attempts + 1, outcome=log_outcome, status=status,
-                             latency_ms=round(latency * 1000, 3), error=error, response=response_text))
+        self.log.add(Attempt(at=sent_at, delivery_id=sending.delivery_id,
+                             event=batch[0].event if count == 1 else "batch", attempt=batch[0].attempts + 1,
+                             outcome=log_outcome, status=status, latency_ms=round(latency * 1000, 3), error=error,
+                             response=response_text))
         self._update_status()
         self._schedule_settle()
         if outcome is Outcome.GONE:

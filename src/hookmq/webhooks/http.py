@@ -23,8 +23,9 @@ import asyncio
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -68,13 +69,22 @@ class Response:
 
 
 class _Request:
-    __slots__ = ("data", "deadline", "future", "reused")
+    __slots__ = ("data", "deadline", "done", "reused")
 
-    def __init__(self, data: bytes, future: asyncio.Future[Response | None], reused: bool) -> None:
+    def __init__(self, data: bytes, done: Callable[[Response | HttpError | None], None], reused: bool) -> None:
         self.data = data
-        self.future = future  # result None: retry on a fresh connection (stale keep-alive)
+        self.done = done  # called once: None means retry on a fresh connection (stale keep-alive)
         self.reused = reused  # written on an idle connection after an earlier response: may meet a stale close
         self.deadline = 0.0
+
+
+def _resolve(future: asyncio.Future[Response | None], result: Response | HttpError | None) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if isinstance(result, HttpError):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 class _Connection(asyncio.Protocol):
@@ -128,7 +138,7 @@ class _Connection(asyncio.Protocol):
         if self.queue and self.in_body and self.until_eof:
             self.on_message_complete()  # a read-until-close body ends here
         elif self.queue and self.queue[0].reused and not self.got_bytes:
-            self.queue.popleft().future.set_result(None)  # closed before reading it: retry (module docstring)
+            self.queue.popleft().done(None)  # closed before reading it: retry (module docstring)
         what = "reset" if exc else "closed"
         self.shut(f"connection {what} by {self.pool._addr} before the response completed")
 
@@ -167,8 +177,7 @@ class _Connection(asyncio.Protocol):
         keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive() and not self.until_eof
         self._reset()
         self.got_bytes = False
-        if not req.future.done():
-            req.future.set_result(response)
+        req.done(response)
         if keep_alive:
             self.proven = True
             if self.pool._waiters:
@@ -222,9 +231,7 @@ class _Connection(asyncio.Protocol):
         queue, self.queue = self.queue, deque()
         for i, req in enumerate(queue):
             kind = first_kind if i == 0 else "closed"
-            if not req.future.done():
-                req.future.set_exception(HttpError(kind, first_message if i == 0 and first_message else message,
-                                                   sent=True))
+            req.done(HttpError(kind, first_message if i == 0 and first_message else message, sent=True))
         if self.transport is not None and not self.transport.is_closing():
             # Pipelined responses would be out of sync after an error: abort; a finished connection closes politely.
             (self.transport.close if graceful else self.transport.abort)()
@@ -263,6 +270,7 @@ class HttpPool:
         self._all: set[_Connection] = set()  # every transport not yet lost, so close() can wait for them
         self._opening = 0  # slots held by connections being opened
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()  # None: a slot to open a connection
+        self._background: set[asyncio.Task[None]] = set()  # `submit`s waiting for a connection
         self._closed = False
 
     @property
@@ -280,8 +288,50 @@ class HttpPool:
             HttpError: no complete response (see the class).
             ValueError: a line break in ``target`` or a header.
         """
+        return await self._send(self._encode(method, target, headers, body))
+
+    def submit(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes,
+               on_done: Callable[[Response | HttpError], None]) -> None:
+        """`request` for callers that keep many requests in flight: ``on_done`` gets the response or the
+        `HttpError`, exactly once. When a connection is ready to write on (the common case under load) no task or
+        future is made at all; otherwise a task waits for one, as `request` would. ``on_done`` may run from the
+        pool's I/O callbacks, so it must not raise.
+
+        Raises:
+            ValueError: a line break in ``target`` or a header (at once).
+        """
         data = self._encode(method, target, headers, body)
-        fresh = False
+        conn = None if self._waiters else self._ready()
+        if conn is None or conn.closed or conn.transport is None or conn.transport.is_closing():
+            self._in_background(data, on_done, fresh=False)
+            return
+        conn.reserved += 1
+        conn.send(_Request(data, partial(self._submitted, data, on_done), conn.proven and not conn.queue))
+
+    def _submitted(self, data: bytes, on_done: Callable[[Response | HttpError], None],
+                   result: Response | HttpError | None) -> None:
+        if result is None:  # a stale keep-alive connection: once more on a fresh one (module docstring)
+            self._in_background(data, on_done, fresh=True)
+        else:
+            on_done(result)
+
+    def _in_background(self, data: bytes, on_done: Callable[[Response | HttpError], None], *, fresh: bool) -> None:
+        async def send() -> None:
+            try:
+                response = await self._send(data, fresh=fresh)
+            except HttpError as exc:
+                on_done(exc)
+            except asyncio.CancelledError:  # close() gave up on it
+                on_done(HttpError("closed", f"the connection pool for {self._addr} was closed"))
+                raise
+            else:
+                on_done(response)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, data: bytes, *, fresh: bool = False) -> Response:
         while True:
             conn = None if fresh or self._waiters else self._ready()
             if conn is None:
@@ -294,8 +344,8 @@ class HttpPool:
                 conn.reserved -= 1
                 self._forget(conn)
                 continue
-            future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
-            conn.send(_Request(data, future, not fresh and conn.proven and len(conn.queue) == 0))
+            future: asyncio.Future[Response | None] = conn.loop.create_future()
+            conn.send(_Request(data, partial(_resolve, future), not fresh and conn.proven and len(conn.queue) == 0))
             try:
                 response = await future
             except asyncio.CancelledError:
@@ -318,6 +368,10 @@ class HttpPool:
         for conn in list(self._all):
             if conn.transport is not None:
                 conn.transport.abort()
+        for task in self._background:  # still connecting: a connect timeout can be long
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background)
         if self._all:
             await asyncio.wait([conn.lost for conn in self._all])
 
