@@ -15,7 +15,10 @@ import pytest
 
 from hookmq.store import DeliveryQueue, NewDelivery, StoreError
 from hookmq.webhooks.delivery import QueueProcess
-from tests.helpers import wait_for
+from hookmq.webhooks.service import QUEUE_FILE
+from tests.helpers import BrokerThread, wait_for
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.test_delivery import publish
 
 
 def item(n: int, **changes: object) -> NewDelivery:
@@ -130,3 +133,14 @@ def test_the_server_stops_with_its_parent_and_keeps_what_was_committed(tmp_path:
     wait_for(lambda: gone(server), 10, "the queue process to stop")
     with DeliveryQueue(tmp_path / "q.db") as reopened:
         assert reopened.stats("hook").queued == 50
+
+
+def test_a_node_runs_its_queue_process_only_once_it_has_a_webhook(broker: BrokerThread, receiver: Receiver) -> None:
+    webhooks = broker.node.webhooks  # type: ignore[union-attr]
+    assert webhooks._queue._process is None  # no webhook: no process, no file
+    assert not (broker.settings.data_dir / QUEUE_FILE).exists()
+    broker.run(webhooks.create({"name": "hook", "url": receiver.url, "events": ["message.publish"]}))
+    process = webhooks._queue._process
+    assert process is not None and process.poll() is None
+    publish(broker.port, "t/lazy", [b"1"])
+    assert receiver.wait_count(1)[0]["payload"] == "1"

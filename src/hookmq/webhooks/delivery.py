@@ -73,7 +73,8 @@ class QueueProcess(asyncio.Protocol):
     Calls made during one loop iteration travel in one frame, and the server runs whatever arrived while it was
     busy in one transaction: under load the intake's enqueue, the leases and the settles of every webhook share
     one commit. A result is handed back only after its commit. If the process dies, every call fails with
-    `StoreError` (the events concerned are counted lost or stay in the queue for the next start).
+    `StoreError` (the events concerned are counted lost or stay in the queue for the next start). The process
+    starts with the first call (or `start`): a node without webhooks runs none.
     """
 
     def __init__(self, path: Path) -> None:
@@ -86,13 +87,19 @@ class QueueProcess(asyncio.Protocol):
         self._flush_scheduled = False
         self._closing = False
         self._gone: StoreError | None = None
+        self._started: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start the server process and wait until it opened the queue.
+        """Start the server process if it is not running yet, and wait until it opened the queue.
 
         Raises:
-            StoreError: the queue cannot be opened (the server's own error).
+            StoreError: the queue cannot be opened (the server's own error; every later call raises it too).
         """
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_task(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
         with ours, theirs:
@@ -105,13 +112,15 @@ class QueueProcess(asyncio.Protocol):
         try:
             await ready
         except BaseException:
-            await self.close()
+            await self._shutdown()
             raise
 
     async def call(self, method: Callable[Concatenate[DeliveryQueue, P], T], *args: P.args,
                    **kwargs: P.kwargs) -> T:
         if self._gone is not None:
             raise self._gone
+        if self._transport is None:
+            await self.start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._calls.append((method.__name__, args, kwargs))
         self._futures.append(future)
@@ -122,6 +131,11 @@ class QueueProcess(asyncio.Protocol):
 
     async def close(self) -> None:
         """Let the server commit what it has and stop; wait for it."""
+        if self._started is not None:
+            await asyncio.gather(self._started, return_exceptions=True)
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
         self._closing = True
         self._flush()
         if self._transport is not None and not self._transport.is_closing():

@@ -103,12 +103,13 @@ class WebhookService:
             WebhookError: ``webhooks.json`` is unreadable or holds an invalid webhook (the message says which).
         """
         stored = self._load_store()
-        queue = QueueProcess(self._data_dir / QUEUE_FILE)
-        await queue.start()
-        self._queue = queue
-        released = await queue.call(DeliveryQueue.release_inflight)
-        if released:
-            log.info("webhooks: %d deliveries interrupted by the last stop will be sent again", released)
+        path = self._data_dir / QUEUE_FILE
+        stored_before = path.exists()
+        self._queue = queue = QueueProcess(path)  # its process starts with the first call: none without webhooks
+        if stored_before:
+            released = await queue.call(DeliveryQueue.release_inflight)
+            if released:
+                log.info("webhooks: %d deliveries interrupted by the last stop will be sent again", released)
         self._intake = Intake(queue, self._enqueued)
         self._intake.start()
         for config in self._file_webhooks:
@@ -123,7 +124,7 @@ class WebhookService:
             described = (f"{name} ({entry.source}{'' if entry.runtime.config.enable else ', disabled'})"
                          for name, entry in self._entries.items())
             log.info("webhooks: %s", ", ".join(described))
-        orphans = set(await queue.call(DeliveryQueue.webhooks)) - set(self._entries)
+        orphans = set(await queue.call(DeliveryQueue.webhooks)) - set(self._entries) if stored_before else set()
         for name in sorted(orphans):
             stats = await queue.call(DeliveryQueue.stats, name)
             log.warning("webhooks: %d queued and %d dead deliveries belong to %r, which is no longer configured; "
