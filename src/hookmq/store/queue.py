@@ -18,8 +18,8 @@ Design
 ------
 * **Synchronous, one transaction per call** — or one for many: inside `group()` each call
   is a savepoint and one commit covers them all. The asyncio delivery worker calls the
-  queue from one dedicated thread, batches many events into one `enqueue`, and groups
-  whatever calls are pending (group commit). Not safe for two threads at once (the
+  queue in a process of its own (`queue_server`), batches many events into one `enqueue`,
+  and groups whatever calls are pending (group commit). Not safe for two threads at once (the
   connection allows a different thread than its creator, like `SqliteStore`).
 * **Claimed items** skip the lease: an unordered item the worker will send at once is
   stored in flight and its id returned, so no lease has to read it back.

@@ -32,9 +32,11 @@ HEADER: Final = struct.Struct("!I")
 _READ_SIZE: Final = 1 << 20
 
 
-def encode_frame(value: object) -> bytes:
+def encode_frame(value: object) -> list[bytes]:
+    """The frame of ``value``: its header and its payload, to write one after the other (not joined: a frame
+    of events is large, and a copy of it costs the broker's event loop time)."""
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(payload)) + payload
+    return [HEADER.pack(len(payload)), payload]
 
 
 class FrameReader:
@@ -61,10 +63,11 @@ class FrameReader:
 
 def _answer(results: list[tuple[bool, Any]]) -> bytes:
     try:
-        return encode_frame(results)
+        frame = encode_frame(results)
     except Exception:  # an exception that does not pickle: send its text instead
-        return encode_frame([(ok, value if ok else StoreError(f"{type(value).__name__}: {value}"))
-                             for ok, value in results])
+        frame = encode_frame([(ok, value if ok else StoreError(f"{type(value).__name__}: {value}"))
+                              for ok, value in results])
+    return b"".join(frame)
 
 
 def serve(sock: socket.socket, queue: DeliveryQueue) -> None:

@@ -151,7 +151,7 @@ class QueueProcess(asyncio.Protocol):
         if not self._calls or self._transport is None or self._transport.is_closing():
             return
         calls, self._calls = self._calls, []
-        self._transport.write(encode_frame(calls))
+        self._transport.writelines(encode_frame(calls))
 
     # asyncio.Protocol
 
