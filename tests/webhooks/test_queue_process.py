@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from hookmq.webhooks.delivery import QueueProcess
 from hookmq.webhooks.service import QUEUE_FILE
 from tests.helpers import BrokerThread, wait_for
 from tests.webhooks.receiver import Receiver
-from tests.webhooks.test_delivery import publish
+from tests.webhooks.test_delivery import accounted, publish, snapshot
 
 
 def item(n: int, **changes: object) -> NewDelivery:
@@ -144,3 +145,19 @@ def test_a_node_runs_its_queue_process_only_once_it_has_a_webhook(broker: Broker
     assert process is not None and process.poll() is None
     publish(broker.port, "t/lazy", [b"1"])
     assert receiver.wait_count(1)[0]["payload"] == "1"
+
+
+def test_if_the_queue_process_dies_mqtt_goes_on_and_the_loss_is_counted_and_said(
+        hooked_broker: Callable[..., BrokerThread], receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    node = hooked_broker()
+    publish(node.port, "t/before", [b"0"])
+    receiver.wait_count(1)
+    queue = node.node.webhooks._queue  # type: ignore[union-attr]
+    queue._process.kill()
+    wait_for(lambda: queue._gone is not None, message="the parent to see the process gone")
+    publish(node.port, "t/after", [b"%d" % n for n in range(300)])  # every PUBACK arrives
+    metrics = wait_for(lambda: (m := snapshot(node))["dropped"] == 300 and m, message="300 counted dropped")
+    assert metrics["dropped_by_reason"]["store_error"] == 300 and accounted(metrics)
+    stored = [r for r in caplog.records if "could not store" in r.getMessage()]
+    assert 1 <= len(stored) <= 2 and "queue process stopped" in stored[0].getMessage()
+    assert any("stopped unexpectedly" in r.getMessage() for r in caplog.records)

@@ -198,6 +198,7 @@ class Intake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._error_logged_at = -DROP_LOG_INTERVAL
         # The last event and its JSON: several webhooks on one event encode it once.
         self._last: tuple[dict[str, Any], str, bytes] | None = None
 
@@ -249,9 +250,14 @@ class Intake:
                 if batch:
                     try:
                         result = await self._queue.call(DeliveryQueue.enqueue, batch)
-                    except Exception:
-                        # The queue refused a whole group (disk full, I/O error): these events are lost, loudly.
-                        log.exception("webhook queue: could not store %d events", len(batch))
+                    except Exception as exc:
+                        # The queue refused a whole group (disk full, I/O error): these events are lost, loudly
+                        # (the webhooks count them dropped) but not once per group: that could be every few ms.
+                        now = time.monotonic()
+                        if now - self._error_logged_at >= DROP_LOG_INTERVAL:
+                            self._error_logged_at = now
+                            log.error("webhook queue: could not store %d events: %s", len(batch), exc,
+                                      exc_info=not isinstance(exc, StoreError))
                         self._on_result(EnqueueResult(), _count_by_webhook(batch))
                         ids: list[int | None] = [None] * len(batch)
                     else:
@@ -551,8 +557,11 @@ class WebhookRuntime:
                 self._next_retry = min((when for when in (stored, *(r.next_attempt_at for r in self._retries))
                                         if when is not None), default=None)
             self._drained = drained and self._ready_epoch == epoch
-        except Exception:  # the queue failed (disk, or its process is gone): try again after a pause
-            log.exception("webhook %s: could not read the delivery queue", self.name)
+        except Exception as exc:  # the queue failed (disk, or its process is gone): try again after a pause
+            log.error("webhook %s: could not read the delivery queue: %s", self.name, exc,
+                      exc_info=not isinstance(exc, StoreError))
+            if not self._stopping:
+                await asyncio.sleep(RECHECK_INTERVAL)
         finally:
             self._refilling = None
             self._wake.set()
