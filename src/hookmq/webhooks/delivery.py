@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pickle
 import socket
 import subprocess
@@ -53,6 +54,7 @@ __all__ = ["MAX_PENDING", "Intake", "QueueProcess", "WebhookRuntime"]
 log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
+STORERS: Final = 2  # groups on their way to the queue at once: one travels while the other is committed
 # Events of one webhook held in memory until sent (claimed at enqueue, or leased ahead), by count and by the
 # bytes of their bodies: a burst this size never goes back to disk to be read again, and memory stays bounded.
 CLAIM_WINDOW: Final = 50_000
@@ -77,8 +79,8 @@ class QueueProcess(asyncio.Protocol):
     starts with the first call (or `start`): a node without webhooks runs none.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path).absolute()  # the server's working directory is not ours to rely on
         self._process: subprocess.Popen[bytes] | None = None
         self._transport: asyncio.Transport | None = None
         self._reader = FrameReader()
@@ -197,13 +199,16 @@ class Intake:
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._storing = 0  # groups sent to the queue and not answered yet
+        self._tasks: list[asyncio.Task[None]] = []
         self._error_logged_at = -DROP_LOG_INTERVAL
         # The last event and its JSON: several webhooks on one event encode it once.
         self._last: tuple[dict[str, Any], str, bytes] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._flush_forever(), name="hookmq-webhook-intake")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._store_forever(), name="hookmq-webhook-intake")
+                       for _ in range(STORERS)]
 
     def encode(self, event: dict[str, Any], payload_encoding: str) -> bytes:
         last = self._last
@@ -235,17 +240,20 @@ class Intake:
 
     async def stop(self) -> None:
         await self.drain()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _flush_forever(self) -> None:
+    async def _store_forever(self) -> None:
+        """One of `STORERS`: takes what is pending and stores it. Results come back in the order the groups
+        were sent, so the webhooks learn of their events' ids in order."""
         while True:
             await self._ready.wait()
             self._ready.clear()
             batch, self._pending = self._pending, []
             owners, self._owners = self._owners, []
             self._last = None
+            self._storing += 1
             try:
                 if batch:
                     try:
@@ -266,10 +274,11 @@ class Intake:
                     for item, owner, id_ in zip(batch, owners, ids, strict=True):
                         owner.committed(item, id_)
             finally:
-                if not self._pending:
-                    self._idle.set()
-                else:
+                self._storing -= 1
+                if self._pending:
                     self._ready.set()
+                elif not self._storing:
+                    self._idle.set()
 
 
 def _count_by_webhook(batch: Iterable[NewDelivery]) -> dict[str, int]:
