@@ -54,6 +54,7 @@ __all__ = ["MAX_PENDING", "Intake", "QueueProcess", "WebhookRuntime"]
 log = logging.getLogger(__name__)
 
 MAX_PENDING: Final = 200_000  # events waiting for their group commit; beyond it they are dropped ("overload")
+SOCKET_BUFFER: Final = 4 * 1024 * 1024  # bytes each way between the loop and the queue process (Linux caps it)
 STORERS: Final = 2  # groups on their way to the queue at once: one travels while the other is committed
 # Events of one webhook held in memory until sent (claimed at enqueue, or leased ahead), by count and by the
 # bytes of their bodies: a burst this size never goes back to disk to be read again, and memory stays bounded.
@@ -104,6 +105,9 @@ class QueueProcess(asyncio.Protocol):
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
+        for end in (ours, theirs):  # a group of events is often larger than the default buffer of ~200 KiB
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         with ours, theirs:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "hookmq.store.queue_server", str(theirs.fileno()), str(self._path)],
