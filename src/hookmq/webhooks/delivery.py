@@ -224,7 +224,7 @@ class Intake:
 
     def add(self, item: NewDelivery, owner: WebhookRuntime) -> bool:
         """Queue one event for the next group commit; False (dropped) when the backlog is full.
-        ``owner.committed(item, id)`` is called once it is stored (id None: refused or lost)."""
+        ``owner.committed(items, ids)`` is called once they are stored (id None: refused or lost)."""
         if len(self._pending) >= MAX_PENDING:
             return False
         self._pending.append(item)
@@ -275,8 +275,15 @@ class Intake:
                     else:
                         self._on_result(result, {})
                         ids = result.ids
+                    by_owner: dict[WebhookRuntime, tuple[list[NewDelivery], list[int | None]]] = {}
                     for item, owner, id_ in zip(batch, owners, ids, strict=True):
-                        owner.committed(item, id_)
+                        mine = by_owner.get(owner)
+                        if mine is None:
+                            mine = by_owner[owner] = ([], [])
+                        mine[0].append(item)
+                        mine[1].append(id_)
+                    for owner, (items, item_ids) in by_owner.items():
+                        owner.committed(items, item_ids)
             finally:
                 self._storing -= 1
                 if self._pending:
@@ -474,27 +481,27 @@ class WebhookRuntime:
             self._dead_discarded = 0
             self._dead_logged_at = now
 
-    def committed(self, item: NewDelivery, id_: int | None) -> None:
-        """The intake stored ``item`` as ``id_`` (None: refused or lost; the metrics were told already)."""
-        if not item.claimed:
-            self._pending_ready -= 1
-            self._wake.set()  # ready in the queue now: lease it
-            return
-        self._claims -= 1
-        if id_ is None:
-            self._held_bytes -= len(item.body)
-            return
-        delivery = Delivery(id=id_, webhook=item.webhook, delivery_id=item.delivery_id, event=item.event,
-                            order_key=None, body=item.body, headers=item.headers, created_at=item.created_at,
-                            enqueued_at=item.created_at, attempts=0, last_error=None, last_status=None)
-        if self._task is None:  # stopped meanwhile: back to the queue (the next runtime leases it)
-            self._held_bytes -= len(item.body)
-            self._released.append(id_)
-            self._more_ready(1)
+    def committed(self, items: list[NewDelivery], ids: list[int | None]) -> None:
+        """The intake stored ``items`` as ``ids`` (None: refused or lost; the metrics were told already)."""
+        fresh = self._fresh
+        stopped = self._task is None  # stopped meanwhile: claimed ones go back to the queue for the next runtime
+        for item, id_ in zip(items, ids, strict=True):
+            if not item.claimed:
+                self._pending_ready -= 1  # ready in the queue now: lease it
+                continue
+            self._claims -= 1
+            if id_ is None or stopped:
+                self._held_bytes -= len(item.body)
+                if id_ is not None:
+                    self._released.append(id_)
+                    self._more_ready(1)
+                continue
+            created = item.created_at
+            fresh.append(Delivery(id_, item.webhook, item.delivery_id, item.event, None, item.body, item.headers,
+                                  created, created, 0, None, None))
+        if stopped and self._released:
             self._schedule_settle()
-        else:
-            self._fresh.append(delivery)
-            self._wake.set()
+        self._wake.set()
 
     # ------------------------------------------------------------------------------------------ dispatch
 

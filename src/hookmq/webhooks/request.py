@@ -44,7 +44,7 @@ def batch_delivery_id(delivery_ids: Sequence[str]) -> str:
 class RequestBuilder:
     """One webhook's request, compiled from its settings once and applied to stored events."""
 
-    __slots__ = ("_body_template", "_constant_target", "_metadata", "_rule_id", "_send_body", "template")
+    __slots__ = ("_batch_metadata", "_body_template", "_constant_target", "_metadata", "_send_body", "template")
 
     def __init__(self, config: WebhookConfig) -> None:
         self.template = config.request_template()
@@ -53,9 +53,10 @@ class RequestBuilder:
         path = self.template.path
         # None when the path or a header uses a variable: then each event is parsed to render them.
         self._constant_target = None if path.variables or self.template.headers_vary else path.render({})
-        self._rule_id = config.rule_id
-        # What EMQX appends to a whole-event body: "metadata": {"rule_id": "<name>_WH_D"}.
+        # What EMQX appends to a whole-event body: "metadata": {"rule_id": "<name>_WH_D"}; in a batch each element
+        # also carries its delivery_id.
         self._metadata = b',"metadata":' + orjson.dumps({"rule_id": config.rule_id}) + b"}"
+        self._batch_metadata = self._metadata[:-2] + b',"delivery_id":'
 
     def build(self, stored: bytes) -> tuple[str, dict[str, str], bytes]:
         """(target, headers, body) for one stored event. Target is the path and query, after the base URL."""
@@ -76,10 +77,7 @@ class RequestBuilder:
     def _whole(self, stored: bytes, delivery_id: str | None = None) -> bytes:
         if not self._send_body:
             return b""
-        if delivery_id is None:
-            metadata = self._metadata
-        else:
-            metadata = b',"metadata":' + orjson.dumps({"rule_id": self._rule_id, "delivery_id": delivery_id}) + b"}"
+        metadata = self._metadata if delivery_id is None else self._batch_metadata + orjson.dumps(delivery_id) + b"}}"
         if stored == b"{}":
             return b"{" + metadata[1:]
         return stored[:-1] + metadata
