@@ -75,6 +75,7 @@ def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_
             overrides[key] = value
     settings = _settings(config, overrides)
     _raise_open_file_limit()
+    _tune_garbage_collector()
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     from hookmq.config import ConfigError
     from hookmq.server import StartupError
@@ -90,6 +91,17 @@ def serve(config: Path | None, data_dir: Path | None, mqtt_port: int | None, ws_
         runner(run(settings))
     except (StartupError, ConfigError) as exc:
         _fail(str(exc))
+
+
+def _tune_garbage_collector() -> None:
+    """A broker makes several short-lived containers per message (packets, events, deliveries): with Python's
+    default a young-generation collection runs every 700 of them. Every 10,000 costs no measurable memory and
+    bench/README.md measured +5 % webhook throughput. What start-up made (modules, settings) is frozen out of
+    the collections for good."""
+    import gc
+
+    gc.set_threshold(10_000, 50, 100)
+    gc.freeze()
 
 
 def _raise_open_file_limit() -> None:
