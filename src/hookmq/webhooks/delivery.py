@@ -650,13 +650,11 @@ class WebhookRuntime:
         status: int | None = None
         error: str | None = None
         response_text = ""
-        retry_after: float | None = None
         if isinstance(result, HttpError):
             error = str(result)
         else:
             status = result.status
             response_text = snippet(result.body)
-            retry_after = parse_retry_after(result.header("retry-after"), sent_at)
         outcome = classify(status, self._retry_statuses)
         metrics = self.metrics
         if status is not None:
@@ -670,6 +668,8 @@ class WebhookRuntime:
             self._acks.extend(item.id for item in batch)
         elif outcome is Outcome.RETRY:
             self._breaker.failure(now)
+            retry_after = None if isinstance(result, HttpError) else parse_retry_after(result.header("retry-after"),
+                                                                                        sent_at)
             if self._retry_or_give_up(batch, error or f"HTTP {status}", status, response_text, retry_after, now):
                 log_outcome = "failed"
         else:

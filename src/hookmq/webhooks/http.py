@@ -34,6 +34,7 @@ import httptools
 __all__ = ["HttpError", "HttpPool", "Response"]
 
 _BODYLESS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS", "TRACE"})  # no content-length when the body is empty
+_FRAMING = frozenset({"content-length", "transfer-encoding"})  # the client's own: a caller's is dropped
 
 
 class HttpError(Exception):
@@ -378,17 +379,17 @@ class HttpPool:
     # internals
 
     def _encode(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
-        lines = [method, " ", target or "/", " HTTP/1.1\r\n"]
-        kept = 0
+        lines = [f"{method} {target or '/'} HTTP/1.1\r\n"]
         host = ua = False
         for name, value in headers:
             low = name.lower()
-            if low == "content-length" or low == "transfer-encoding":
+            if low in _FRAMING:
                 continue
-            host = host or low == "host"
-            ua = ua or low == "user-agent"
-            lines += (name, ": ", value, "\r\n")
-            kept += 1
+            if low == "host":
+                host = True
+            elif low == "user-agent":
+                ua = True
+            lines.append(f"{name}: {value}\r\n")
         if not host:
             lines.append(self._host_line)
         if not ua:
@@ -397,10 +398,9 @@ class HttpPool:
             lines.append(f"content-length: {len(body)}\r\n")
         lines.append("\r\n")
         head = "".join(lines)
-        # The request line and each header are 4 parts, other lines 1, each ends in the one CR LF we mean; any
-        # other CR or LF came from the caller and would split the request (header injection).
-        breaks = len(lines) - 3 * (1 + kept)
-        if head.count("\n") != breaks or head.count("\r") != breaks:
+        # Each line ends in the one CR LF we mean; any other CR or LF came from the caller and would split the
+        # request (header injection).
+        if head.count("\n") != len(lines) or head.count("\r") != len(lines):
             raise ValueError(f"line break in the target or a header of {method} {target!r}")
         return head.encode() + body if body else head.encode()
 
