@@ -74,14 +74,12 @@ def serve(sock: socket.socket, queue: DeliveryQueue) -> None:
     """Answer calls until the other end closes the socket."""
     reader = FrameReader()
     while True:
-        sock.setblocking(True)
         data = sock.recv(_READ_SIZE)
         if not data:
             return
         frames = reader.feed(data)
-        sock.setblocking(False)
         try:  # take everything that arrived meanwhile into the same group
-            while chunk := sock.recv(_READ_SIZE):
+            while chunk := sock.recv(_READ_SIZE, socket.MSG_DONTWAIT):
                 frames += reader.feed(chunk)
         except BlockingIOError:
             pass
@@ -99,7 +97,6 @@ def serve(sock: socket.socket, queue: DeliveryQueue) -> None:
                         results.append((False, exc))
         except Exception as exc:  # the commit failed: nothing of the group happened
             results = [(False, exc)] * len(calls)
-        sock.setblocking(True)
         sock.sendall(_answer(results))
 
 
