@@ -490,6 +490,77 @@ async def test_stale_retry_happens_only_once(raw: Callable[..., Awaitable[Raw]])
         await pool.close()
 
 
+class Answers:
+    """`HttpPool.submit` callbacks, collected; ``wait(n)`` until n arrived."""
+
+    def __init__(self) -> None:
+        self.got: list[Response | HttpError] = []
+
+    def __call__(self, result: Response | HttpError) -> None:
+        self.got.append(result)
+
+    async def wait(self, count: int) -> list[Response | HttpError]:
+        await eventually(lambda: len(self.got) >= count)
+        return self.got
+
+
+async def test_submit_calls_back_once_per_request_with_no_task_on_a_ready_connection(echo: Echo) -> None:
+    pool = HttpPool(echo.url, pool_size=1, pipelining=4)
+    answers = Answers()
+    try:
+        pool.submit("POST", "/first", [], b"0", answers)  # no connection yet: a task opens one
+        assert len(pool._background) == 1
+        await answers.wait(1)
+        for n in range(1, 5):  # the proven connection takes them at once, pipelined
+            pool.submit("POST", f"/{n}", [], b"%d" % n, answers)
+        assert all(task.done() for task in pool._background)  # (the first one's may not be discarded yet)
+        got = await answers.wait(5)
+        assert sorted(r.body for r in got if isinstance(r, Response)) == [b"0", b"1", b"2", b"3", b"4"]
+        await asyncio.sleep(0.05)
+        assert len(answers.got) == 5  # exactly once each
+        with pytest.raises(ValueError, match="line break"):
+            pool.submit("POST", "/a\nb", [], b"", answers)
+    finally:
+        await pool.close()
+
+
+async def test_submit_retries_a_stale_keep_alive_race_once(raw: Callable[..., Awaitable[Raw]]) -> None:
+    async def handler(index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader, server)
+        writer.write(ok(b"%d" % index))
+        await read_request(reader, server)  # the second request on a connection: close without a byte
+
+    server = await raw(handler)
+    pool = HttpPool(server.url)
+    answers = Answers()
+    try:
+        pool.submit("GET", "/", [], b"", answers)
+        await answers.wait(1)
+        pool.submit("GET", "/", [], b"", answers)
+        _, second = await answers.wait(2)
+        assert isinstance(second, Response) and second.body == b"1"  # retried on connection 1
+        assert (server.connections, len(server.requests)) == (2, 3)
+    finally:
+        await pool.close()
+
+
+async def test_close_answers_every_submitted_request(raw: Callable[..., Awaitable[Raw]]) -> None:
+    async def handler(index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader, server)
+        await until_eof(reader)
+
+    server = await raw(handler)
+    pool = HttpPool(server.url, pool_size=1)
+    answers = Answers()
+    pool.submit("POST", "/", [], b"1", answers)  # sent, never answered
+    pool.submit("POST", "/", [], b"2", answers)  # waits for the only connection
+    await eventually(lambda: len(server.requests) == 1 and len(pool._waiters) == 1)
+    await pool.close()
+    got = await answers.wait(2)
+    assert sorted((r.kind, r.sent) for r in got if isinstance(r, HttpError)) == [("closed", False), ("closed", True)]
+    await eventually(lambda: server.open == 0)
+
+
 @pytest.mark.parametrize(("wire", "body"), [
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0a;ext=1\r\n0123456789\r\n0\r\n"
      b"X-Trailer: t\r\n\r\n", b"abc0123456789"),

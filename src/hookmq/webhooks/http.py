@@ -371,10 +371,12 @@ class HttpPool:
         for conn in list(self._all):
             if conn.transport is not None:
                 conn.transport.abort()
-        for task in self._background:  # still connecting: a connect timeout can be long
-            task.cancel()
         if self._background:
-            await asyncio.wait(self._background)
+            await asyncio.sleep(0)  # submits answered just now report their own error first (sent or not)
+            for task in self._background:  # still connecting: a connect timeout can be long
+                task.cancel()
+            if self._background:
+                await asyncio.wait(self._background)
         if self._all:
             await asyncio.wait([conn.lost for conn in self._all])
 
