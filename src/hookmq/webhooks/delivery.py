@@ -736,10 +736,11 @@ class WebhookRuntime:
                                            failures=failures, released=released)
             if done.discarded:
                 self._discarded_dead(done.discarded)
-        except Exception:
+        except Exception as exc:
             # Rows stay in flight in the queue: the next start releases them (at-least-once holds).
-            log.exception("webhook %s: could not record %d outcomes", self.name,
-                          len(acks) + len(retries) + len(failures) + len(released))
+            log.error("webhook %s: could not record %d outcomes: %s", self.name,
+                      len(acks) + len(retries) + len(failures) + len(released), exc,
+                      exc_info=not isinstance(exc, StoreError))
         finally:
             self._pending_ready -= len(released)
 
