@@ -141,7 +141,7 @@ class Hooks:
     def add(self, hook: Hook) -> None:
         self._hooks.append(hook)
         self._reindex()
-        log.info("hook %s added, provides %s", hook.id, ", ".join(sorted(e.value for e in hook.provides)) or "-")
+        log.debug("hook %s added, provides %s", hook.id, ", ".join(sorted(e.value for e in hook.provides)) or "-")
 
     def remove(self, hook: Hook) -> None:
         self._hooks.remove(hook)
